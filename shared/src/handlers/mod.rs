@@ -1,0 +1,159 @@
+//! Handlers: what runs for a routed event. A [`Handler`] reports success, or an error that is
+//! transient (retried with backoff) or permanent (recorded, not retried). Registered by name from
+//! `[handlers.NAME]`.
+
+mod log;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use serde_json::Value;
+
+use crate::config::HandlerConfig;
+use crate::model::{DeliveryId, EventId, Generation, Millis, SourceName};
+use crate::secrets::SecretResolver;
+
+pub use log::LogHandler;
+
+/// The event as a handler sees it.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub event_id: EventId,
+    pub source: SourceName,
+    pub delivery_id: DeliveryId,
+    pub event_type: String,
+    pub generation: Generation,
+    pub received_at: Millis,
+    pub content_type: Option<String>,
+    pub headers: BTreeMap<String, String>,
+    pub body: Bytes,
+    /// The body parsed as JSON, when it is JSON.
+    pub payload: Option<Value>,
+}
+
+impl Event {
+    /// The JSON document `exec` gets on stdin and `lambda`/`eventbridge` send: metadata plus the
+    /// payload (or the body as text when it is not JSON).
+    pub fn envelope(&self) -> Value {
+        serde_json::json!({
+            "event_id": self.event_id,
+            "source": self.source,
+            "delivery_id": self.delivery_id,
+            "event_type": self.event_type,
+            "generation": self.generation,
+            "received_at": crate::clock::rfc3339(self.received_at),
+            "content_type": self.content_type,
+            "headers": self.headers,
+            "payload": self.payload.clone().unwrap_or_else(|| Value::String(String::from_utf8_lossy(&self.body).into_owned())),
+        })
+    }
+}
+
+/// What a successful run reports.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HandlerReport {
+    pub http_status: Option<u16>,
+    pub exit_code: Option<i32>,
+    pub output: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Worth retrying (timeouts, 5xx, 429, EX_TEMPFAIL…).
+    Transient,
+    /// Will not succeed by retrying (4xx, bad exit code…).
+    Permanent,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct HandlerError {
+    pub kind: ErrorKind,
+    pub message: String,
+    pub http_status: Option<u16>,
+    pub exit_code: Option<i32>,
+    pub output: Option<String>,
+}
+
+impl HandlerError {
+    pub fn transient(message: impl Into<String>) -> Self {
+        Self {
+            kind: ErrorKind::Transient,
+            message: message.into(),
+            http_status: None,
+            exit_code: None,
+            output: None,
+        }
+    }
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self {
+            kind: ErrorKind::Permanent,
+            message: message.into(),
+            http_status: None,
+            exit_code: None,
+            output: None,
+        }
+    }
+}
+
+#[async_trait]
+pub trait Handler: Send + Sync {
+    async fn handle(&self, event: &Event) -> Result<HandlerReport, HandlerError>;
+}
+
+/// Builds handlers of kinds this module does not know (the AWS ones); returns `None` to refuse.
+pub type ExtraFactory<'a> = &'a (dyn Fn(&str, &HandlerConfig) -> Option<Arc<dyn Handler>> + Sync);
+
+/// Handlers by name.
+#[derive(Clone, Default)]
+pub struct Handlers {
+    by_name: BTreeMap<String, Arc<dyn Handler>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("handler `{name}` cannot be built: {message}")]
+pub struct BuildError {
+    pub name: String,
+    pub message: String,
+}
+
+impl Handlers {
+    /// Builds every configured handler. Nothing here touches the network.
+    pub fn build(
+        config: &BTreeMap<String, HandlerConfig>,
+        secrets: Arc<SecretResolver>,
+        extra: ExtraFactory<'_>,
+    ) -> Result<Self, BuildError> {
+        let mut by_name: BTreeMap<String, Arc<dyn Handler>> = BTreeMap::new();
+        for (name, cfg) in config {
+            let h: Arc<dyn Handler> = match cfg {
+                HandlerConfig::Log { level } => Arc::new(LogHandler::new(name, *level)),
+                other => extra(name, other).ok_or_else(|| BuildError {
+                    name: name.clone(),
+                    message: format!(
+                        "handler kind `{}` is not available in this binary",
+                        other.kind()
+                    ),
+                })?,
+            };
+            let _ = &secrets;
+            by_name.insert(name.clone(), h);
+        }
+        Ok(Self { by_name })
+    }
+
+    /// Registers (or replaces) a handler by name: for tests and embedders.
+    pub fn insert(&mut self, name: impl Into<String>, handler: Arc<dyn Handler>) {
+        self.by_name.insert(name.into(), handler);
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Arc<dyn Handler>> {
+        self.by_name.get(name)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &String> {
+        self.by_name.keys()
+    }
+}

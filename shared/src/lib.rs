@@ -1,0 +1,14 @@
+//! hookgate's library: the event model, configuration, verifiers, routing, handlers, the ports
+//! (event store, queue) with their adapters, and the ingest, process and replay logic written once
+//! against the ports. The Lambda functions and the `hookgate` CLI are thin edges around it.
+
+pub mod clock;
+pub mod codec;
+pub mod config;
+pub mod handlers;
+pub mod message;
+pub mod model;
+pub mod ports;
+pub mod routing;
+pub mod secrets;
+pub mod verify;

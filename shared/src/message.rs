@@ -1,0 +1,76 @@
+//! The queue message: a pointer to a stored event, never the body.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{EventId, Generation};
+
+/// `{"v":1,"event_id":"evt_…","generation":1}`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueMessage {
+    pub v: u8,
+    pub event_id: EventId,
+    pub generation: Generation,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MessageError {
+    #[error("queue message is not a hookgate pointer: {0}")]
+    Malformed(String),
+    #[error("queue message version {0} is not supported")]
+    Version(u8),
+}
+
+impl QueueMessage {
+    pub const VERSION: u8 = 1;
+
+    pub fn new(event_id: EventId, generation: Generation) -> Self {
+        Self {
+            v: Self::VERSION,
+            event_id,
+            generation,
+        }
+    }
+
+    pub fn encode(&self) -> String {
+        // Serializing this struct cannot fail: every field is a string or a number.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    pub fn decode(raw: &str) -> Result<Self, MessageError> {
+        let m: Self =
+            serde_json::from_str(raw).map_err(|e| MessageError::Malformed(e.to_string()))?;
+        if m.v != Self::VERSION {
+            return Err(MessageError::Version(m.v));
+        }
+        Ok(m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_the_documented_shape() {
+        let id = EventId::parse("evt_abcdefghijklmnopqrstuvwxyz").unwrap();
+        let m = QueueMessage::new(id, Generation::FIRST);
+        assert_eq!(
+            m.encode(),
+            r#"{"v":1,"event_id":"evt_abcdefghijklmnopqrstuvwxyz","generation":1}"#
+        );
+        assert_eq!(QueueMessage::decode(&m.encode()).unwrap(), m);
+        assert!(QueueMessage::decode("{}").is_err());
+        assert!(
+            QueueMessage::decode(
+                r#"{"v":2,"event_id":"evt_abcdefghijklmnopqrstuvwxyz","generation":1}"#
+            )
+            .is_err()
+        );
+        assert!(
+            QueueMessage::decode(
+                r#"{"v":1,"event_id":"evt_abcdefghijklmnopqrstuvwxyz","generation":0}"#
+            )
+            .is_err()
+        );
+    }
+}

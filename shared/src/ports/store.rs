@@ -1,0 +1,174 @@
+//! The event store port, shaped after DynamoDB: a conditional put that returns the old item, batch
+//! get, conditional updates. No operation needs a read before a write.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+
+use crate::model::{
+    Attempt, AttemptOutcome, DeliveryId, EventId, EventStatus, Generation, Millis, NewEvent,
+    SourceName, StoredEvent,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The backend could not be reached or timed out: the caller may retry (ingest answers 503).
+    #[error("event store unavailable: {0}")]
+    Unavailable(String),
+    /// A stored item could not be read back.
+    #[error("stored event is corrupt: {0}")]
+    Corrupt(String),
+    /// The request itself is wrong (e.g. a cursor that was not issued by this store).
+    #[error("invalid store request: {0}")]
+    Invalid(String),
+    /// The item is larger than the backend accepts.
+    #[error("event too large to store: {0}")]
+    TooLarge(String),
+}
+
+/// Result of the one conditional write at ingest.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PutOutcome {
+    Inserted,
+    /// The id was already stored: the item as it is now (DynamoDB's `ALL_OLD`).
+    Duplicate(Box<StoredEvent>),
+}
+
+/// A processor's request to run generation `generation` of an event.
+#[derive(Debug, Clone)]
+pub struct ClaimRequest {
+    pub event_id: EventId,
+    pub generation: Generation,
+    /// Random per claim; `record` must present it.
+    pub token: String,
+    pub now: Millis,
+    pub lease_until: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClaimOutcome {
+    /// Status is now `processing`, `attempts` + 1, the lease is ours. The item after the update.
+    Claimed(Box<StoredEvent>),
+    /// `processed_generation >= generation`: this generation already reached a final outcome.
+    AlreadyProcessed,
+    /// The event was replayed since: its generation is newer than the message's.
+    Superseded {
+        current: Generation,
+    },
+    /// Another processor holds a live lease until then.
+    Leased {
+        until: Millis,
+    },
+    NotFound,
+}
+
+/// The outcome of one processing run, written in one conditional update.
+#[derive(Debug, Clone)]
+pub struct RecordRequest {
+    pub event_id: EventId,
+    pub generation: Generation,
+    pub token: String,
+    pub status: EventStatus,
+    /// True when this generation is done (succeeded/failed/quarantined): sets
+    /// `processed_generation`. False for `retrying` and `dead` (a DLQ redrive must run it again).
+    pub final_for_generation: bool,
+    /// The full map of handlers that reached a final outcome in this generation.
+    pub handlers_done: BTreeMap<String, AttemptOutcome>,
+    /// The full attempt log to store (already trimmed to `StoredEvent::MAX_ATTEMPTS_KEPT`).
+    pub attempt_log: Vec<Attempt>,
+    pub last_error: Option<String>,
+    pub now: Millis,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordOutcome {
+    Recorded,
+    /// The lease was taken over or cleared (lease expired and another claim, or a replay).
+    LeaseLost,
+}
+
+/// A replay's mark: generation + 1, status back to `received`, lease cleared.
+#[derive(Debug, Clone)]
+pub struct ReplayMark {
+    pub event_id: EventId,
+    pub run_id: String,
+    pub now: Millis,
+}
+
+/// An event stored but never claimed: the sweep re-enqueues it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingEvent {
+    pub event_id: EventId,
+    pub generation: Generation,
+    pub since: Millis,
+}
+
+/// Filters for listing; every field narrows.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub source: Option<SourceName>,
+    pub status: Option<EventStatus>,
+    pub event_type: Option<String>,
+    pub delivery_id: Option<DeliveryId>,
+    /// Inclusive lower bound on `received_at`.
+    pub since: Option<Millis>,
+    /// Exclusive upper bound on `received_at`.
+    pub until: Option<Millis>,
+}
+
+impl EventFilter {
+    pub fn matches(&self, e: &StoredEvent) -> bool {
+        self.source.as_ref().is_none_or(|s| *s == e.source)
+            && self.status.is_none_or(|s| s == e.status)
+            && self.event_type.as_ref().is_none_or(|t| *t == e.event_type)
+            && self
+                .delivery_id
+                .as_ref()
+                .is_none_or(|d| *d == e.delivery_id)
+            && self.since.is_none_or(|t| e.received_at >= t)
+            && self.until.is_none_or(|t| e.received_at < t)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PageRequest {
+    /// Opaque, from a previous page's `next_cursor`.
+    pub cursor: Option<String>,
+    pub limit: usize,
+}
+
+/// Newest first (`received_at` descending).
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub events: Vec<StoredEvent>,
+    pub next_cursor: Option<String>,
+}
+
+#[async_trait]
+pub trait EventStore: Send + Sync {
+    /// One conditional write: inserts unless the id exists, and then returns the stored item.
+    async fn put_new(&self, event: &NewEvent) -> Result<PutOutcome, StoreError>;
+
+    async fn get(&self, id: &EventId) -> Result<Option<StoredEvent>, StoreError>;
+
+    /// The events of a processor batch in one call; missing ids are simply absent.
+    async fn get_many(&self, ids: &[EventId]) -> Result<Vec<StoredEvent>, StoreError>;
+
+    /// Conditional: `generation == g && processed_generation < g && no live lease`.
+    async fn claim(&self, req: &ClaimRequest) -> Result<ClaimOutcome, StoreError>;
+
+    /// Conditional on the claim's token still holding the lease; clears the lease.
+    async fn record(&self, req: &RecordRequest) -> Result<RecordOutcome, StoreError>;
+
+    /// Marks an event for replay; `None` when it does not exist. Returns the item after the update.
+    async fn mark_replay(&self, mark: &ReplayMark) -> Result<Option<StoredEvent>, StoreError>;
+
+    /// Events still `received` since before `older_than` (stored or replayed, never claimed).
+    async fn pending(
+        &self,
+        older_than: Millis,
+        limit: usize,
+    ) -> Result<Vec<PendingEvent>, StoreError>;
+
+    async fn list(&self, filter: &EventFilter, page: &PageRequest) -> Result<Page, StoreError>;
+}

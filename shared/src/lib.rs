@@ -2,6 +2,7 @@
 //! (event store, queue) with their adapters, and the ingest, process and replay logic written once
 //! against the ports. The Lambda functions and the `hookgate` CLI are thin edges around it.
 
+pub mod adapters;
 pub mod clock;
 pub mod codec;
 pub mod config;

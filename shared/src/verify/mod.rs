@@ -17,6 +17,7 @@ use crate::model::Millis;
 use crate::secrets::SecretValue;
 
 pub use github::GitHub;
+pub use standard_webhooks::sign_v1;
 pub use standard_webhooks::StandardWebhooks;
 pub use stripe::Stripe;
 

@@ -1,0 +1,1 @@
+//! The AWS backend: DynamoDB store, SQS queues, Secrets Manager.

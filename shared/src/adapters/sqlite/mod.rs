@@ -1,0 +1,1 @@
+//! The embedded SQLite backend (store + queue with SQS semantics).

@@ -3,13 +3,19 @@
 //! against the ports. The Lambda functions and the `hookgate` CLI are thin edges around it.
 
 pub mod adapters;
+pub mod app;
 pub mod clock;
 pub mod codec;
 pub mod config;
 pub mod handlers;
+pub mod http;
+pub mod ingest;
 pub mod message;
 pub mod model;
 pub mod ports;
+pub mod process;
+pub mod replay;
 pub mod routing;
 pub mod secrets;
 pub mod verify;
+pub mod worker;

@@ -11,10 +11,13 @@ pub mod demo;
 pub mod handlers;
 pub mod http;
 pub mod ingest;
+#[cfg(feature = "lambda")]
+pub mod lambda;
 pub mod message;
 pub mod model;
 pub mod ports;
 pub mod process;
+pub mod query;
 pub mod replay;
 pub mod routing;
 pub mod samples;

@@ -13,7 +13,10 @@ use serde_json::Value;
 
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// The `hookgate` binary, built once per test process if missing.
@@ -52,7 +55,14 @@ impl Stack {
         let dir = tempfile::tempdir().unwrap();
         let config_path = dir.path().join("hookgate.toml");
         std::fs::write(&config_path, config).unwrap();
-        let mut s = Stack { child: None, addr: "127.0.0.1:0".parse().unwrap(), dir, config_path, listen: "127.0.0.1:0".into(), runs: 0 };
+        let mut s = Stack {
+            child: None,
+            addr: "127.0.0.1:0".parse().unwrap(),
+            dir,
+            config_path,
+            listen: "127.0.0.1:0".into(),
+            runs: 0,
+        };
         s.spawn();
         s
     }
@@ -68,7 +78,9 @@ impl Stack {
 
     /// Every log line of every run so far.
     pub fn all_logs(&self) -> String {
-        (1..=self.runs).map(|r| std::fs::read_to_string(self.log_path(r)).unwrap_or_default()).collect()
+        (1..=self.runs)
+            .map(|r| std::fs::read_to_string(self.log_path(r)).unwrap_or_default())
+            .collect()
     }
 
     fn spawn(&mut self) {
@@ -96,10 +108,15 @@ impl Stack {
                 }
             }
         });
-        let addr = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| {
-            let _ = child.kill();
-            panic!("hookgate serve did not start: {}", std::fs::read_to_string(self.log_path(self.runs)).unwrap_or_default())
-        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| {
+                let _ = child.kill();
+                panic!(
+                    "hookgate serve did not start: {}",
+                    std::fs::read_to_string(self.log_path(self.runs)).unwrap_or_default()
+                )
+            });
         self.addr = addr.parse().unwrap();
         // Later runs reuse the same port so a client keeps its URL.
         self.listen = self.addr.to_string();
@@ -116,8 +133,13 @@ impl Stack {
 
     /// SIGTERM and wait for a clean exit; returns whether it exited 0.
     pub fn terminate(&mut self) -> bool {
-        let Some(mut c) = self.child.take() else { return true };
-        let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+        let Some(mut c) = self.child.take() else {
+            return true;
+        };
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(c.id().to_string())
+            .status();
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             if let Ok(Some(st)) = c.try_wait() {
@@ -153,7 +175,11 @@ impl Stack {
     /// `hookgate events show ID -o json`, parsed.
     pub fn event(&self, id: &str) -> Value {
         let out = self.cli(&["events", "show", id, "-o", "json"]);
-        assert!(out.status.success(), "events show {id}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "events show {id}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         serde_json::from_slice(&out.stdout).unwrap()
     }
 
@@ -162,7 +188,11 @@ impl Stack {
         let mut args = vec!["events", "list", "-o", "json", "--limit", "1000"];
         args.extend_from_slice(extra);
         let out = self.cli(&args);
-        assert!(out.status.success(), "events list: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "events list: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let v: Value = serde_json::from_slice(&out.stdout).unwrap();
         v["events"].as_array().unwrap().clone()
     }
@@ -175,7 +205,10 @@ impl Stack {
             if e["event"]["status"] == want {
                 return e;
             }
-            assert!(Instant::now() < deadline, "event {id} never reached {want}: {e:#}");
+            assert!(
+                Instant::now() < deadline,
+                "event {id} never reached {want}: {e:#}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -188,8 +221,17 @@ impl Drop for Stack {
 }
 
 /// Signed headers for a delivery, exactly as the provider would sign it.
-pub fn signed(provider: &str, secret: &str, body: &[u8], url: &str, delivery_id: &str, event_type: &str, now_ms: i64) -> Vec<(String, String)> {
-    let v = hookgate_shared::verify::verifier_for(provider, &Default::default()).expect("known provider");
+pub fn signed(
+    provider: &str,
+    secret: &str,
+    body: &[u8],
+    url: &str,
+    delivery_id: &str,
+    event_type: &str,
+    now_ms: i64,
+) -> Vec<(String, String)> {
+    let v = hookgate_shared::verify::verifier_for(provider, &Default::default())
+        .expect("known provider");
     v.sign(secret, body, url, now_ms, delivery_id, event_type)
 }
 
@@ -203,14 +245,31 @@ pub async fn post(url: &str, headers: &[(String, String)], body: Vec<u8>) -> (u1
     let res = req.send().await.expect("request");
     let status = res.status().as_u16();
     let text = res.text().await.unwrap_or_default();
-    let json = serde_json::from_str(&text).unwrap_or_else(|_| panic!("body is not JSON: {text:?} (status {status})"));
+    let json = serde_json::from_str(&text)
+        .unwrap_or_else(|_| panic!("body is not JSON: {text:?} (status {status})"));
     (status, json)
 }
 
 /// Sends a correctly signed delivery to a stack.
-pub async fn send(stack: &Stack, source: &str, provider: &str, secret: &str, delivery_id: &str, event_type: &str, body: &[u8]) -> (u16, Value) {
+pub async fn send(
+    stack: &Stack,
+    source: &str,
+    provider: &str,
+    secret: &str,
+    delivery_id: &str,
+    event_type: &str,
+    body: &[u8],
+) -> (u16, Value) {
     let url = stack.url(source);
-    let h = signed(provider, secret, body, &url, delivery_id, event_type, hookgate_shared::clock::now_ms());
+    let h = signed(
+        provider,
+        secret,
+        body,
+        &url,
+        delivery_id,
+        event_type,
+        hookgate_shared::clock::now_ms(),
+    );
     post(&url, &h, body.to_vec()).await
 }
 

@@ -15,7 +15,11 @@ const SW: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 fn config(dir: &Path) -> String {
     let runs = dir.join("runs.log");
     let runs = runs.display();
-    let record = script(dir, "record.sh", &format!("echo \"$HOOKGATE_EVENT_ID $HOOKGATE_GENERATION\" >> {runs}"));
+    let record = script(
+        dir,
+        "record.sh",
+        &format!("echo \"$HOOKGATE_EVENT_ID $HOOKGATE_GENERATION\" >> {runs}"),
+    );
     let flaky = script(
         dir,
         "flaky.sh",
@@ -27,12 +31,18 @@ fn config(dir: &Path) -> String {
     let doomed = script(
         dir,
         "doomed.sh",
-        &format!("if [ -f {d}/fixed ]; then echo \"$HOOKGATE_EVENT_ID $HOOKGATE_GENERATION\" >> {runs}; exit 0; fi\necho 'downstream down' >&2\nexit 75", d = dir.display()),
+        &format!(
+            "if [ -f {d}/fixed ]; then echo \"$HOOKGATE_EVENT_ID $HOOKGATE_GENERATION\" >> {runs}; exit 0; fi\necho 'downstream down' >&2\nexit 75",
+            d = dir.display()
+        ),
     );
     let broken = script(
         dir,
         "broken.sh",
-        &format!("if [ -f {d}/fixed ]; then echo \"$HOOKGATE_EVENT_ID $HOOKGATE_GENERATION\" >> {runs}; exit 0; fi\necho 'bad input' >&2\nexit 1", d = dir.display()),
+        &format!(
+            "if [ -f {d}/fixed ]; then echo \"$HOOKGATE_EVENT_ID $HOOKGATE_GENERATION\" >> {runs}; exit 0; fi\necho 'bad input' >&2\nexit 1",
+            d = dir.display()
+        ),
     );
     format!(
         r#"
@@ -167,7 +177,11 @@ async fn deliveries_signed_by_three_providers_are_accepted_then_succeed() {
     let (s, sw) = send(&stack, "sw", "standard-webhooks", SW, "msg_1", "", &sw_body).await;
     assert_eq!((s, sw["status"].as_str()), (202, Some("accepted")), "{sw}");
 
-    for (v, ty, delivery) in [(&gh, "push", "d-1"), (&st, "invoice.paid", "evt_1"), (&sw, "user.created", "msg_1")] {
+    for (v, ty, delivery) in [
+        (&gh, "push", "d-1"),
+        (&st, "invoice.paid", "evt_1"),
+        (&sw, "user.created", "msg_1"),
+    ] {
         let e = stack.wait_status(&id_of(v), "succeeded", LONG);
         assert_eq!(e["event"]["event_type"], ty);
         assert_eq!(e["event"]["delivery_id"], delivery);
@@ -194,7 +208,11 @@ async fn the_same_delivery_again_is_a_duplicate_and_runs_nothing() {
     let (s3, c) = send(&stack, "github", "github", GH, "dup-1", "push", &body).await;
     assert_eq!((s3, c["status"].as_str()), (200, Some("duplicate")));
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(runs(dir.path(), &id_of(&a)).len(), 1, "a duplicate must not run handlers again");
+    assert_eq!(
+        runs(dir.path(), &id_of(&a)).len(),
+        1,
+        "a duplicate must not run handlers again"
+    );
     assert_eq!(stack.events(&[]).len(), 1);
 }
 
@@ -206,15 +224,37 @@ async fn bad_requests_get_clear_errors_and_store_nothing() {
     let now = hookgate_shared::clock::now_ms();
 
     // Wrong secret.
-    let h = signed("github", "not-the-secret", &body, &url, "bad-1", "push", now);
+    let h = signed(
+        "github",
+        "not-the-secret",
+        &body,
+        &url,
+        "bad-1",
+        "push",
+        now,
+    );
     let (s, v) = post(&url, &h, body.clone()).await;
     assert_eq!((s, v["error"].as_str()), (401, Some("unauthorized")), "{v}");
-    assert!(v["reason"].as_str().unwrap().contains("does not match"), "{v}");
+    assert!(
+        v["reason"].as_str().unwrap().contains("does not match"),
+        "{v}"
+    );
 
     // Missing signature header.
-    let (s, v) = post(&url, &[("X-GitHub-Delivery".into(), "bad-2".into())], body.clone()).await;
+    let (s, v) = post(
+        &url,
+        &[("X-GitHub-Delivery".into(), "bad-2".into())],
+        body.clone(),
+    )
+    .await;
     assert_eq!(s, 401);
-    assert!(v["reason"].as_str().unwrap().contains("x-hub-signature-256"), "{v}");
+    assert!(
+        v["reason"]
+            .as_str()
+            .unwrap()
+            .contains("x-hub-signature-256"),
+        "{v}"
+    );
 
     // A body byte flipped after signing.
     let mut tampered = body.clone();
@@ -236,14 +276,21 @@ async fn bad_requests_get_clear_errors_and_store_nothing() {
     let big = vec![b'a'; 70_000];
     let hb = signed("github", GH, &big, &url, "big", "push", now);
     let (s, v) = post(&url, &hb, big).await;
-    assert_eq!((s, v["error"].as_str()), (413, Some("payload_too_large")), "{v}");
+    assert_eq!(
+        (s, v["error"].as_str()),
+        (413, Some("payload_too_large")),
+        "{v}"
+    );
     let res = reqwest::get(&url).await.unwrap();
     assert_eq!(res.status().as_u16(), 405);
     assert_eq!(res.headers()["allow"], "POST");
     let v: Value = res.json().await.unwrap();
     assert_eq!(v["error"], "method_not_allowed");
 
-    assert!(stack.events(&[]).is_empty(), "nothing may be stored for rejected requests");
+    assert!(
+        stack.events(&[]).is_empty(),
+        "nothing may be stored for rejected requests"
+    );
 }
 
 #[test]
@@ -264,7 +311,10 @@ fn a_malformed_config_stops_serve_with_key_and_line() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("line 6") && err.contains("sources[0].provider") && err.contains("gitbub"), "{err}");
+    assert!(
+        err.contains("line 6") && err.contains("sources[0].provider") && err.contains("gitbub"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -275,10 +325,20 @@ async fn a_transient_failure_is_retried_until_it_succeeds() {
     assert_eq!(s, 202);
     let e = stack.wait_status(&id_of(&v), "succeeded", LONG);
     assert_eq!(e["event"]["attempts"], 3, "{e:#}");
-    let outcomes: Vec<&str> = e["attempt_log"].as_array().unwrap().iter().map(|a| a["outcome"].as_str().unwrap()).collect();
+    let outcomes: Vec<&str> = e["attempt_log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["outcome"].as_str().unwrap())
+        .collect();
     assert_eq!(outcomes, ["transient", "transient", "succeeded"]);
     assert_eq!(e["attempt_log"][0]["exit_code"], 75);
-    assert!(e["attempt_log"][0]["output"].as_str().unwrap().contains("not yet"));
+    assert!(
+        e["attempt_log"][0]["output"]
+            .as_str()
+            .unwrap()
+            .contains("not yet")
+    );
     assert_eq!(runs(dir.path(), &id_of(&v)).len(), 1);
 }
 
@@ -289,21 +349,39 @@ async fn always_failing_goes_dead_into_the_dlq_and_redrive_processes_it_once() {
     let id = id_of(&v);
     let e = stack.wait_status(&id, "dead", LONG);
     assert_eq!(e["event"]["attempts"], 3);
-    assert!(e["event"]["last_error"].as_str().unwrap().contains("doomed"), "{e:#}");
+    assert!(
+        e["event"]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("doomed"),
+        "{e:#}"
+    );
     // The message reaches the DLQ on the queue's next receive.
     let deadline = std::time::Instant::now() + LONG;
     loop {
         let out = stack.cli(&["dlq", "list", "-o", "json"]);
         let list: Value = serde_json::from_slice(&out.stdout).unwrap();
-        if list["messages"].as_array().unwrap().iter().any(|m| m["event_id"] == id.as_str()) {
+        if list["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["event_id"] == id.as_str())
+        {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "never in the DLQ: {list}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never in the DLQ: {list}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     std::fs::write(dir.path().join("fixed"), "").unwrap();
     let out = stack.cli(&["dlq", "redrive", "-o", "json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["moved"], 1, "{report}");
     let e = stack.wait_status(&id, "succeeded", LONG);
@@ -323,14 +401,27 @@ async fn a_permanent_failure_is_not_retried_and_replay_runs_it_once_more() {
     let e = stack.wait_status(&id, "failed", LONG);
     assert_eq!(e["attempt_log"][0]["exit_code"], 1);
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(stack.event(&id)["event"]["attempts"], 1, "a permanent failure must not be retried");
+    assert_eq!(
+        stack.event(&id)["event"]["attempts"],
+        1,
+        "a permanent failure must not be retried"
+    );
 
     std::fs::write(dir.path().join("fixed"), "").unwrap();
     let out = stack.cli(&["replay", &id, "-o", "json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let e = stack.wait_status(&id, "succeeded", LONG);
     assert_eq!(e["event"]["generation"], 2);
-    assert!(e["event"]["replay_run_id"].as_str().unwrap().starts_with("rpl_"));
+    assert!(
+        e["event"]["replay_run_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("rpl_")
+    );
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(runs(dir.path(), &id), vec![format!("{id} 2")]);
 }
@@ -340,7 +431,16 @@ async fn bulk_replay_by_filter_counts_first_then_replays_each_once() {
     let (stack, dir) = start();
     let mut ids = Vec::new();
     for i in 0..3 {
-        let (_, v) = send(&stack, "jobs", "github", GH, &format!("br-{i}"), "broken", b"{}").await;
+        let (_, v) = send(
+            &stack,
+            "jobs",
+            "github",
+            GH,
+            &format!("br-{i}"),
+            "broken",
+            b"{}",
+        )
+        .await;
         ids.push(id_of(&v));
     }
     let (_, ok) = send(&stack, "jobs", "github", GH, "br-ok", "ok", b"{}").await;
@@ -348,27 +448,57 @@ async fn bulk_replay_by_filter_counts_first_then_replays_each_once() {
         stack.wait_status(id, "failed", LONG);
     }
     stack.wait_status(&id_of(&ok), "succeeded", LONG);
-    let out = stack.cli(&["replay", "--source", "jobs", "--status", "failed", "--dry-run", "-o", "json"]);
+    let out = stack.cli(&[
+        "replay",
+        "--source",
+        "jobs",
+        "--status",
+        "failed",
+        "--dry-run",
+        "-o",
+        "json",
+    ]);
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!((report["matched"].as_u64(), report["replayed"].as_u64()), (Some(3), Some(0)), "{report}");
+    assert_eq!(
+        (report["matched"].as_u64(), report["replayed"].as_u64()),
+        (Some(3), Some(0)),
+        "{report}"
+    );
     std::fs::write(dir.path().join("fixed"), "").unwrap();
-    let out = stack.cli(&["replay", "--source", "jobs", "--status", "failed", "--rate", "50", "-o", "json"]);
+    let out = stack.cli(&[
+        "replay", "--source", "jobs", "--status", "failed", "--rate", "50", "-o", "json",
+    ]);
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["replayed"], 3, "{report}");
     for id in &ids {
         stack.wait_status(id, "succeeded", LONG);
         assert_eq!(runs(dir.path(), id), vec![format!("{id} 2")]);
     }
-    assert_eq!(runs(dir.path(), &id_of(&ok)).len(), 1, "the unmatched event must not be replayed");
+    assert_eq!(
+        runs(dir.path(), &id_of(&ok)).len(),
+        1,
+        "the unmatched event must not be replayed"
+    );
     let out = stack.cli(&["replay", "--dry-run"]);
-    assert!(!out.status.success(), "an empty filter without --all must be refused");
+    assert!(
+        !out.status.success(),
+        "an empty filter without --all must be refused"
+    );
 }
 
 #[tokio::test]
 async fn one_failing_record_in_a_batch_is_the_only_one_retried() {
     let (stack, dir) = start();
     let (a, b) = tokio::join!(
-        send(&stack, "jobs", "github", GH, "mix-flaky", "flaky", br#"{"fails": 1}"#),
+        send(
+            &stack,
+            "jobs",
+            "github",
+            GH,
+            "mix-flaky",
+            "flaky",
+            br#"{"fails": 1}"#
+        ),
         send(&stack, "jobs", "github", GH, "mix-ok", "ok", b"{}"),
     );
     let flaky = stack.wait_status(&id_of(&a.1), "succeeded", LONG);
@@ -392,7 +522,15 @@ async fn kill_9_mid_load_loses_nothing_that_got_a_2xx() {
             let url = stack.url("github");
             tasks.push(tokio::spawn(async move {
                 let body = hookgate_shared::samples::github_push(&format!("k-{i}"));
-                let h = signed("github", GH, &body, &url, &format!("k-{i}"), "push", hookgate_shared::clock::now_ms());
+                let h = signed(
+                    "github",
+                    GH,
+                    &body,
+                    &url,
+                    &format!("k-{i}"),
+                    "push",
+                    hookgate_shared::clock::now_ms(),
+                );
                 let client = reqwest::Client::new();
                 let mut req = client.post(&url).body(body);
                 for (k, v) in h {
@@ -435,7 +573,11 @@ async fn kill_9_mid_load_loses_nothing_that_got_a_2xx() {
         }
     }
     assert!(killed);
-    assert_eq!(accepted.len(), total, "every delivery is eventually accepted once retried");
+    assert_eq!(
+        accepted.len(),
+        total,
+        "every delivery is eventually accepted once retried"
+    );
     for id in &accepted {
         stack.wait_status(id, "succeeded", Duration::from_secs(60));
     }

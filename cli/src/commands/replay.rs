@@ -74,7 +74,7 @@ pub async fn run(cli: &Cli, a: &ReplayArgs) -> anyhow::Result<ExitCode> {
         });
     }
     let filter = super::parse_filter(&a.filter)?;
-    if super::is_empty_filter(&filter) && !a.all {
+    if filter.is_everything() && !a.all {
         bail!(
             "give event ids, or a filter (--source, --status, --event-type, --since, …), or --all to replay everything"
         );

@@ -6,8 +6,13 @@
 //! base64 body with `expect`, so a malformed body would abort the process; here it is a 400.
 
 mod apigw;
+#[cfg(feature = "aws")]
+pub mod boot;
 mod command;
 mod sqs;
+
+pub use aws_lambda_events as events;
+pub use lambda_runtime as runtime;
 
 pub use apigw::{ingest_apigw, reply_to_apigw};
 pub use command::{Command, CommandError, run_command};

@@ -348,7 +348,10 @@ impl Config {
     /// Parses and validates config text; `origin` names it in errors. `${NAME}` is replaced by the
     /// environment variable's value first (an unset one is a problem on its line).
     pub fn parse(text: &str, origin: &str) -> Result<Self, ConfigError> {
-        let expanded = expand_env(text).map_err(|problems| ConfigError::Invalid { origin: origin.to_owned(), problems })?;
+        let expanded = expand_env(text).map_err(|problems| ConfigError::Invalid {
+            origin: origin.to_owned(),
+            problems,
+        })?;
         let text = expanded.as_str();
         let lines = LineIndex::new(text);
         let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Invalid {
@@ -385,7 +388,11 @@ fn expand_env(text: &str) -> Result<String, Vec<ConfigProblem>> {
             let after = &rest[start + 2..];
             let Some(end) = after.find('}') else { break };
             let name = &after[..end];
-            if name.is_empty() || !name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_') {
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+            {
                 out.push_str(&rest[..start + 2]);
                 rest = after;
                 continue;
@@ -403,7 +410,11 @@ fn expand_env(text: &str) -> Result<String, Vec<ConfigProblem>> {
         }
         out.push_str(rest);
     }
-    if problems.is_empty() { Ok(out) } else { Err(problems) }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(problems)
+    }
 }
 
 fn parse_error_key(message: &str) -> String {
@@ -835,12 +846,19 @@ timeout = "60s"
         let text = "[[sources]]\nname = \"g\"\nprovider = \"github\"\nsecrets = [\"secretsmanager:${PATH}#g\"]\n";
         let c = Config::parse(text, "x").unwrap();
         let path = std::env::var("PATH").unwrap();
-        assert_eq!(c.sources[0].secrets[0].reference, SecretRef::parse(&format!("secretsmanager:{path}#g")));
-        let err = Config::parse(&text.replace("PATH", "HOOKGATE_SURELY_UNSET_VAR"), "x").unwrap_err();
+        assert_eq!(
+            c.sources[0].secrets[0].reference,
+            SecretRef::parse(&format!("secretsmanager:{path}#g"))
+        );
+        let err =
+            Config::parse(&text.replace("PATH", "HOOKGATE_SURELY_UNSET_VAR"), "x").unwrap_err();
         assert_eq!(err.problems()[0].line, Some(4));
         assert!(err.to_string().contains("HOOKGATE_SURELY_UNSET_VAR"));
         // Not a variable reference: left as written.
-        assert_eq!(expand_env("a ${lower} b $ {X}").unwrap(), "a ${lower} b $ {X}");
+        assert_eq!(
+            expand_env("a ${lower} b $ {X}").unwrap(),
+            "a ${lower} b $ {X}"
+        );
     }
 
     #[test]

@@ -17,7 +17,7 @@ use hookgate_shared::handlers::{Event, Handler, HandlerError, HandlerReport, Han
 use hookgate_shared::ingest::{Accepted, IngestRequest};
 use hookgate_shared::message::QueueMessage;
 use hookgate_shared::model::{EventId, EventStatus, Generation};
-use hookgate_shared::process::{InboundMessage, Disposition, AckReason};
+use hookgate_shared::process::{AckReason, Disposition, InboundMessage};
 use hookgate_shared::secrets::SecretResolver;
 
 /// Counts runs per (event, generation); fails transiently `fail_first` times per event.
@@ -40,7 +40,12 @@ impl Handler for Counting {
         if n <= self.fail_first.load(Ordering::SeqCst) {
             return Err(HandlerError::transient(format!("try {n}")));
         }
-        *self.runs.lock().unwrap().entry((e.event_id.to_string(), e.generation.get())).or_default() += 1;
+        *self
+            .runs
+            .lock()
+            .unwrap()
+            .entry((e.event_id.to_string(), e.generation.get()))
+            .or_default() += 1;
         Ok(HandlerReport::default())
     }
 }
@@ -72,14 +77,36 @@ struct Fixture {
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let config = Config::parse(CONFIG, "test").unwrap();
-    let b = SqliteBackend::open(dir.path(), SqliteOptions { max_receive_count: 3, visibility_timeout: Duration::from_secs(2) }).unwrap();
-    let backend = Backend { store: b.store(), queue: b.queue(), dlq: b.dlq() };
+    let b = SqliteBackend::open(
+        dir.path(),
+        SqliteOptions {
+            max_receive_count: 3,
+            visibility_timeout: Duration::from_secs(2),
+        },
+    )
+    .unwrap();
+    let backend = Backend {
+        store: b.store(),
+        queue: b.queue(),
+        dlq: b.dlq(),
+    };
     let counter = Arc::new(Counting::default());
     let mut handlers = Handlers::default();
     handlers.insert("count", counter.clone());
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let app = App::with_handlers(config, backend, Arc::new(SecretResolver::local()), handlers, clock).unwrap();
-    Fixture { app, counter, _dir: dir }
+    let app = App::with_handlers(
+        config,
+        backend,
+        Arc::new(SecretResolver::local()),
+        handlers,
+        clock,
+    )
+    .unwrap();
+    Fixture {
+        app,
+        counter,
+        _dir: dir,
+    }
 }
 
 async fn ingest(app: &App, delivery: &str) -> Accepted {
@@ -87,10 +114,20 @@ async fn ingest(app: &App, delivery: &str) -> Accepted {
     let v = hookgate_shared::verify::verifier_for("github", &Default::default()).unwrap();
     let mut h = http::HeaderMap::new();
     for (k, val) in v.sign("s3cret", &body, "", 0, delivery, "push") {
-        h.insert(http::HeaderName::from_bytes(k.to_ascii_lowercase().as_bytes()).unwrap(), val.parse().unwrap());
+        h.insert(
+            http::HeaderName::from_bytes(k.to_ascii_lowercase().as_bytes()).unwrap(),
+            val.parse().unwrap(),
+        );
     }
     app.ingest
-        .handle(&IngestRequest { source: "github", method: "POST", url: "", headers: &h, body: &body, peer_ip: None })
+        .handle(&IngestRequest {
+            source: "github",
+            method: "POST",
+            url: "",
+            headers: &h,
+            body: &body,
+            peer_ip: None,
+        })
         .await
         .unwrap()
 }
@@ -99,14 +136,24 @@ async fn ingest(app: &App, delivery: &str) -> Accepted {
 async fn drain(app: &App, idle: Duration) {
     let mut quiet = std::time::Instant::now();
     while quiet.elapsed() < idle {
-        let msgs = app.backend.queue.receive(10, Duration::from_millis(200), None).await.unwrap();
+        let msgs = app
+            .backend
+            .queue
+            .receive(10, Duration::from_millis(200), None)
+            .await
+            .unwrap();
         if msgs.is_empty() {
             continue;
         }
         quiet = std::time::Instant::now();
         let batch: Vec<InboundMessage> = msgs
             .into_iter()
-            .map(|m| InboundMessage { message_id: m.message_id, receipt: m.receipt, body: m.body, receive_count: m.receive_count })
+            .map(|m| InboundMessage {
+                message_id: m.message_id,
+                receipt: m.receipt,
+                body: m.body,
+                receive_count: m.receive_count,
+            })
             .collect();
         let r = app.processor.process_batch(&batch).await;
         for receipt in r.acked_receipts() {
@@ -130,14 +177,33 @@ async fn a_redelivered_message_of_a_processed_generation_runs_nothing() {
     let e = f.app.backend.store.get(&id(&a)).await.unwrap().unwrap();
     assert_eq!(e.status, EventStatus::Succeeded);
     // The same pointer message again (SQS at-least-once delivery).
-    f.app.backend.queue.send(&QueueMessage::new(id(&a), Generation::FIRST).encode()).await.unwrap();
-    let msgs = f.app.backend.queue.receive(10, Duration::from_secs(1), None).await.unwrap();
+    f.app
+        .backend
+        .queue
+        .send(&QueueMessage::new(id(&a), Generation::FIRST).encode())
+        .await
+        .unwrap();
+    let msgs = f
+        .app
+        .backend
+        .queue
+        .receive(10, Duration::from_secs(1), None)
+        .await
+        .unwrap();
     let batch: Vec<InboundMessage> = msgs
         .into_iter()
-        .map(|m| InboundMessage { message_id: m.message_id, receipt: m.receipt, body: m.body, receive_count: m.receive_count })
+        .map(|m| InboundMessage {
+            message_id: m.message_id,
+            receipt: m.receipt,
+            body: m.body,
+            receive_count: m.receive_count,
+        })
         .collect();
     let r = f.app.processor.process_batch(&batch).await;
-    assert_eq!(r.results[0].disposition, Disposition::Ack(AckReason::AlreadyProcessed));
+    assert_eq!(
+        r.results[0].disposition,
+        Disposition::Ack(AckReason::AlreadyProcessed)
+    );
     assert_eq!(f.counter.runs.lock().unwrap()[&(id(&a).to_string(), 1)], 1);
 }
 
@@ -146,12 +212,28 @@ async fn poison_and_unknown_messages_do_not_fail_the_batch() {
     let f = fixture();
     let a = ingest(&f.app, "d2").await;
     f.app.backend.queue.send("not json").await.unwrap();
-    f.app.backend.queue.send(r#"{"v":1,"event_id":"evt_aaaaaaaaaaaaaaaaaaaaaaaaaa","generation":1}"#).await.unwrap();
-    let msgs = f.app.backend.queue.receive(10, Duration::from_secs(1), None).await.unwrap();
+    f.app
+        .backend
+        .queue
+        .send(r#"{"v":1,"event_id":"evt_aaaaaaaaaaaaaaaaaaaaaaaaaa","generation":1}"#)
+        .await
+        .unwrap();
+    let msgs = f
+        .app
+        .backend
+        .queue
+        .receive(10, Duration::from_secs(1), None)
+        .await
+        .unwrap();
     assert_eq!(msgs.len(), 3);
     let batch: Vec<InboundMessage> = msgs
         .into_iter()
-        .map(|m| InboundMessage { message_id: m.message_id, receipt: m.receipt, body: m.body, receive_count: m.receive_count })
+        .map(|m| InboundMessage {
+            message_id: m.message_id,
+            receipt: m.receipt,
+            body: m.body,
+            receive_count: m.receive_count,
+        })
         .collect();
     let r = f.app.processor.process_batch(&batch).await;
     assert!(r.failures().is_empty(), "{:?}", r.results);
@@ -159,7 +241,17 @@ async fn poison_and_unknown_messages_do_not_fail_the_batch() {
     assert!(reasons.contains(&Disposition::Ack(AckReason::Malformed)));
     assert!(reasons.contains(&Disposition::Ack(AckReason::NotFound)));
     assert!(reasons.contains(&Disposition::Ack(AckReason::Succeeded)));
-    assert_eq!(f.app.backend.store.get(&id(&a)).await.unwrap().unwrap().status, EventStatus::Succeeded);
+    assert_eq!(
+        f.app
+            .backend
+            .store
+            .get(&id(&a))
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        EventStatus::Succeeded
+    );
 }
 
 #[tokio::test]
@@ -186,15 +278,26 @@ async fn replay_bumps_the_generation_and_an_old_generation_message_is_superseded
     let a = ingest(&f.app, "d4").await;
     drain(&f.app, Duration::from_millis(500)).await;
     let out = f.app.replayer.replay_one(&id(&a), "rpl_test").await;
-    assert!(matches!(out, hookgate_shared::replay::ReplayOutcome::Replayed { generation, .. } if generation.get() == 2), "{out:?}");
+    assert!(
+        matches!(out, hookgate_shared::replay::ReplayOutcome::Replayed { generation, .. } if generation.get() == 2),
+        "{out:?}"
+    );
     // A stale generation-1 message arrives too.
-    f.app.backend.queue.send(&QueueMessage::new(id(&a), Generation::FIRST).encode()).await.unwrap();
+    f.app
+        .backend
+        .queue
+        .send(&QueueMessage::new(id(&a), Generation::FIRST).encode())
+        .await
+        .unwrap();
     drain(&f.app, Duration::from_millis(500)).await;
     let runs = f.counter.runs.lock().unwrap().clone();
     assert_eq!(runs[&(id(&a).to_string(), 1)], 1);
     assert_eq!(runs[&(id(&a).to_string(), 2)], 1);
     let e = f.app.backend.store.get(&id(&a)).await.unwrap().unwrap();
-    assert_eq!((e.status, e.generation.get(), e.replay_run_id.as_deref()), (EventStatus::Succeeded, 2, Some("rpl_test")));
+    assert_eq!(
+        (e.status, e.generation.get(), e.replay_run_id.as_deref()),
+        (EventStatus::Succeeded, 2, Some("rpl_test"))
+    );
 }
 
 #[tokio::test]
@@ -202,12 +305,28 @@ async fn the_sweep_enqueues_an_event_stored_but_never_sent() {
     let f = fixture();
     let a = ingest(&f.app, "d5").await;
     // Lose the message, as if the process died between the write and the send.
-    let msgs = f.app.backend.queue.receive(10, Duration::from_secs(1), None).await.unwrap();
+    let msgs = f
+        .app
+        .backend
+        .queue
+        .receive(10, Duration::from_secs(1), None)
+        .await
+        .unwrap();
     f.app.backend.queue.delete(&msgs[0].receipt).await.unwrap();
     let r = f.app.replayer.sweep(Duration::ZERO, 100).await.unwrap();
     assert_eq!((r.found, r.requeued), (1, 1));
     drain(&f.app, Duration::from_millis(500)).await;
-    assert_eq!(f.app.backend.store.get(&id(&a)).await.unwrap().unwrap().status, EventStatus::Succeeded);
+    assert_eq!(
+        f.app
+            .backend
+            .store
+            .get(&id(&a))
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        EventStatus::Succeeded
+    );
     let r = f.app.replayer.sweep(Duration::ZERO, 100).await.unwrap();
     assert_eq!(r.found, 0, "a claimed event is no longer pending");
 }

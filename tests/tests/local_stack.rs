@@ -512,7 +512,7 @@ async fn one_failing_record_in_a_batch_is_the_only_one_retried() {
 async fn kill_9_mid_load_loses_nothing_that_got_a_2xx() {
     let (mut stack, _dir) = start();
     let total = 300;
-    let mut accepted = std::collections::BTreeSet::new();
+    let mut accepted: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
     let mut pending: Vec<usize> = (0..total).collect();
     let mut killed = false;
     while !pending.is_empty() {
@@ -541,7 +541,13 @@ async fn kill_9_mid_load_loses_nothing_that_got_a_2xx() {
                         let v: Value = r.json().await.unwrap();
                         (i, Some(v["event_id"].as_str().unwrap().to_owned()))
                     }
-                    _ => (i, None),
+                    Ok(r) if r.status().as_u16() >= 500 || r.status().as_u16() == 0 => {
+                        (i, None::<String>)
+                    }
+                    Ok(r) => {
+                        panic!("unexpected status {} for delivery {i}", r.status())
+                    }
+                    Err(_) => (i, None::<String>),
                 }
             }));
         }

@@ -9,9 +9,11 @@ use hookgate_shared::lambda::{self, boot, events::apigw::ApiGatewayV2httpRequest
 async fn main() -> Result<(), runtime::Error> {
     lambda::init_tracing();
     let app = Arc::new(boot::app_from_env(boot::Role::Ingest).await?);
-    runtime::run(runtime::service_fn(move |event: runtime::LambdaEvent<ApiGatewayV2httpRequest>| {
-        let app = app.clone();
-        async move { Ok::<_, Infallible>(lambda::ingest_apigw(&app, event.payload).await) }
-    }))
+    runtime::run(runtime::service_fn(
+        move |event: runtime::LambdaEvent<ApiGatewayV2httpRequest>| {
+            let app = app.clone();
+            async move { Ok::<_, Infallible>(lambda::ingest_apigw(&app, event.payload).await) }
+        },
+    ))
     .await
 }

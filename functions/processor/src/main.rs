@@ -10,9 +10,11 @@ use hookgate_shared::lambda::{self, boot, events::sqs::SqsEvent, runtime};
 async fn main() -> Result<(), runtime::Error> {
     lambda::init_tracing();
     let app = Arc::new(boot::app_from_env(boot::Role::Processor).await?);
-    runtime::run(runtime::service_fn(move |event: runtime::LambdaEvent<SqsEvent>| {
-        let app = app.clone();
-        async move { Ok::<_, Infallible>(lambda::process_sqs(&app, event.payload).await) }
-    }))
+    runtime::run(runtime::service_fn(
+        move |event: runtime::LambdaEvent<SqsEvent>| {
+            let app = app.clone();
+            async move { Ok::<_, Infallible>(lambda::process_sqs(&app, event.payload).await) }
+        },
+    ))
     .await
 }

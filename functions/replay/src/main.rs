@@ -9,9 +9,15 @@ use hookgate_shared::lambda::{self, boot, runtime};
 async fn main() -> Result<(), runtime::Error> {
     lambda::init_tracing();
     let app = Arc::new(boot::app_from_env(boot::Role::Replay).await?);
-    runtime::run(runtime::service_fn(move |event: runtime::LambdaEvent<serde_json::Value>| {
-        let app = app.clone();
-        async move { lambda::run_command(&app, event.payload).await.map_err(runtime::Error::from) }
-    }))
+    runtime::run(runtime::service_fn(
+        move |event: runtime::LambdaEvent<serde_json::Value>| {
+            let app = app.clone();
+            async move {
+                lambda::run_command(&app, event.payload)
+                    .await
+                    .map_err(runtime::Error::from)
+            }
+        },
+    ))
     .await
 }

@@ -1,1 +1,89 @@
-//! The embedded SQLite backend (store + queue with SQS semantics).
+//! The embedded, persistent backend of the local stack: one SQLite database (WAL,
+//! `synchronous=FULL`) holding the event store and two queues (main and dead-letter) with SQS
+//! semantics — visibility timeout, receive count, `ChangeMessageVisibility`, redrive to the DLQ after
+//! `max_receive_count` receives, batches of up to 10.
+//!
+//! Every write goes through one writer thread that commits groups of operations together (group
+//! commit): a caller's `Ok` means its operation is on disk, and concurrent callers share one fsync.
+//! Reads use separate connections. Several processes may open the same data dir (the CLI while
+//! `hookgate serve` runs): SQLite's locking and a busy timeout serialize their writes.
+
+mod pool;
+mod queue;
+mod schema;
+mod store;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::ports::{EventStore, Queue, StoreError};
+
+pub use queue::{QueueKind, SqliteQueue};
+pub use store::SqliteStore;
+
+/// Queue settings (the SQS queue attributes of the local stack).
+#[derive(Debug, Clone, Copy)]
+pub struct SqliteOptions {
+    /// Receives after which a main-queue message moves to the DLQ.
+    pub max_receive_count: u32,
+    /// Default visibility timeout of a receive.
+    pub visibility_timeout: Duration,
+}
+
+/// The database file inside a data dir.
+pub const DB_FILE: &str = "hookgate.db";
+
+#[derive(Clone)]
+pub struct SqliteBackend {
+    store: Arc<SqliteStore>,
+    queue: Arc<SqliteQueue>,
+    dlq: Arc<SqliteQueue>,
+}
+
+impl SqliteBackend {
+    /// Opens (creating and migrating as needed) `data_dir/hookgate.db`.
+    pub fn open(data_dir: &Path, opts: SqliteOptions) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            StoreError::Unavailable(format!("cannot create {}: {e}", data_dir.display()))
+        })?;
+        let path: PathBuf = data_dir.join(DB_FILE);
+        let writer = Arc::new(writer::Writer::start(&path)?);
+        let reads = Arc::new(pool::ReadPool::new(path));
+        let notify = Arc::new(tokio::sync::Notify::new());
+        Ok(Self {
+            store: Arc::new(SqliteStore::new(writer.clone(), reads.clone())),
+            queue: Arc::new(SqliteQueue::new(
+                QueueKind::Main,
+                opts,
+                writer.clone(),
+                reads.clone(),
+                notify.clone(),
+            )),
+            dlq: Arc::new(SqliteQueue::new(
+                QueueKind::Dead,
+                opts,
+                writer,
+                reads,
+                notify,
+            )),
+        })
+    }
+
+    pub fn store(&self) -> Arc<dyn EventStore> {
+        self.store.clone()
+    }
+
+    pub fn queue(&self) -> Arc<dyn Queue> {
+        self.queue.clone()
+    }
+
+    pub fn dlq(&self) -> Arc<dyn Queue> {
+        self.dlq.clone()
+    }
+}
+
+pub(crate) fn db_err(e: rusqlite::Error) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}

@@ -1,0 +1,337 @@
+//! Two queues in the same database, with SQS semantics: a receive hides a message for the
+//! visibility timeout and counts the receive; a main-queue message already received
+//! `max_receive_count` times moves to the DLQ when a receive would have returned it (as SQS's
+//! redrive policy does); receipts are valid for the latest receive only.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use rusqlite::{Connection, params};
+use tokio::sync::Notify;
+
+use super::SqliteOptions;
+use super::pool::ReadPool;
+use super::writer::Writer;
+use crate::clock::now_ms;
+use crate::ports::{Queue, QueueError, QueueStats, Received, StoreError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueKind {
+    Main,
+    Dead,
+}
+
+impl QueueKind {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Main => "main",
+            Self::Dead => "dlq",
+        }
+    }
+}
+
+/// SQS's longest visibility timeout.
+const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 3600);
+/// How often a long poll looks again for messages sent by another process.
+const POLL_EVERY: Duration = Duration::from_millis(100);
+
+pub struct SqliteQueue {
+    kind: QueueKind,
+    opts: SqliteOptions,
+    writer: Arc<Writer>,
+    reads: Arc<ReadPool>,
+    /// Wakes long polls of this process when a message is sent or made visible.
+    notify: Arc<Notify>,
+}
+
+fn q_err(e: StoreError) -> QueueError {
+    QueueError::Unavailable(e.to_string())
+}
+
+fn sql_err(e: rusqlite::Error) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+fn random_id() -> String {
+    let b: [u8; 16] = rand::random();
+    let h = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl SqliteQueue {
+    pub(super) fn new(
+        kind: QueueKind,
+        opts: SqliteOptions,
+        writer: Arc<Writer>,
+        reads: Arc<ReadPool>,
+        notify: Arc<Notify>,
+    ) -> Self {
+        Self {
+            kind,
+            opts,
+            writer,
+            reads,
+            notify,
+        }
+    }
+
+    async fn receive_once(
+        &self,
+        max: u32,
+        visibility: Duration,
+    ) -> Result<Vec<Received>, QueueError> {
+        let queue = self.kind.name();
+        let redrive_after = (self.kind == QueueKind::Main).then_some(self.opts.max_receive_count);
+        self.writer
+            .write(move |conn| {
+                let now = now_ms();
+                if let Some(max_receives) = redrive_after {
+                    conn.prepare_cached(
+                        "UPDATE messages SET queue = 'dlq', visible_at = ?2, receipt = NULL \
+                         WHERE queue = 'main' AND visible_at <= ?2 AND receive_count >= ?1",
+                    )
+                    .map_err(sql_err)?
+                    .execute(params![max_receives, now])
+                    .map_err(sql_err)?;
+                }
+                let picked: Vec<(i64, String, String, i64, u32)> = {
+                    let mut stmt = conn
+                        .prepare_cached(
+                            "SELECT seq, message_id, body, sent_at, receive_count FROM messages \
+                             WHERE queue = ?1 AND visible_at <= ?2 ORDER BY visible_at, seq LIMIT ?3",
+                        )
+                        .map_err(sql_err)?;
+                    let rows = stmt
+                        .query_map(params![queue, now, max], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+                        .map_err(sql_err)?;
+                    rows.collect::<Result<_, _>>().map_err(sql_err)?
+                };
+                let mut out = Vec::with_capacity(picked.len());
+                for (seq, message_id, body, sent_at, count) in picked {
+                    let receipt = format!("{}#{}", message_id, random_id());
+                    conn.prepare_cached(
+                        "UPDATE messages SET receive_count = receive_count + 1, visible_at = ?2, receipt = ?3 WHERE seq = ?1",
+                    )
+                    .map_err(sql_err)?
+                    .execute(params![seq, now.saturating_add(ms(visibility)), receipt])
+                    .map_err(sql_err)?;
+                    out.push(Received { message_id, receipt, body, receive_count: count + 1, sent_at });
+                }
+                Ok(out)
+            })
+            .await
+            .map_err(q_err)
+    }
+
+    fn check_visibility(t: Duration) -> Result<(), QueueError> {
+        if t > MAX_VISIBILITY {
+            return Err(QueueError::Invalid(
+                "visibility timeout is at most 12 hours".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn count(conn: &Connection, sql: &str, queue: &str, now: i64) -> Result<u64, StoreError> {
+    let n: i64 = conn
+        .prepare_cached(sql)
+        .map_err(sql_err)?
+        .query_row(params![queue, now], |r| r.get(0))
+        .map_err(sql_err)?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+#[async_trait]
+impl Queue for SqliteQueue {
+    async fn send(&self, body: &str) -> Result<(), QueueError> {
+        let queue = self.kind.name();
+        let body = body.to_owned();
+        self.writer
+            .write(move |conn| {
+                let now = now_ms();
+                conn.prepare_cached(
+                    "INSERT INTO messages (queue, message_id, body, sent_at, visible_at, receive_count) VALUES (?1, ?2, ?3, ?4, ?4, 0)",
+                )
+                .map_err(sql_err)?
+                .execute(params![queue, random_id(), body, now])
+                .map_err(sql_err)?;
+                Ok(())
+            })
+            .await
+            .map_err(q_err)?;
+        self.notify.notify_waiters();
+        Ok(())
+    }
+
+    async fn receive(
+        &self,
+        max: u32,
+        wait: Duration,
+        visibility: Option<Duration>,
+    ) -> Result<Vec<Received>, QueueError> {
+        if !(1..=10).contains(&max) {
+            return Err(QueueError::Invalid(
+                "a receive takes 1 to 10 messages".into(),
+            ));
+        }
+        let visibility = visibility.unwrap_or(self.opts.visibility_timeout);
+        Self::check_visibility(visibility)?;
+        let deadline = Instant::now() + wait;
+        loop {
+            let notified = self.notify.notified();
+            let got = self.receive_once(max, visibility).await?;
+            let now = Instant::now();
+            if !got.is_empty() || now >= deadline {
+                return Ok(got);
+            }
+            let nap = POLL_EVERY.min(deadline - now);
+            let _ = tokio::time::timeout(nap, notified).await;
+        }
+    }
+
+    async fn delete(&self, receipt: &str) -> Result<(), QueueError> {
+        let queue = self.kind.name();
+        let receipt = receipt.to_owned();
+        let n = self
+            .writer
+            .write(move |conn| {
+                conn.prepare_cached("DELETE FROM messages WHERE queue = ?1 AND receipt = ?2")
+                    .map_err(sql_err)?
+                    .execute(params![queue, receipt])
+                    .map_err(sql_err)
+            })
+            .await
+            .map_err(q_err)?;
+        if n == 0 {
+            return Err(QueueError::InvalidReceipt(
+                "no message holds this receipt (received again, deleted or moved)".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    async fn change_visibility(&self, receipt: &str, timeout: Duration) -> Result<(), QueueError> {
+        Self::check_visibility(timeout)?;
+        let queue = self.kind.name();
+        let receipt = receipt.to_owned();
+        let n = self
+            .writer
+            .write(move |conn| {
+                conn.prepare_cached(
+                    "UPDATE messages SET visible_at = ?3 WHERE queue = ?1 AND receipt = ?2",
+                )
+                .map_err(sql_err)?
+                .execute(params![
+                    queue,
+                    receipt,
+                    now_ms().saturating_add(ms(timeout))
+                ])
+                .map_err(sql_err)
+            })
+            .await
+            .map_err(q_err)?;
+        if n == 0 {
+            return Err(QueueError::InvalidReceipt(
+                "no message holds this receipt (received again, deleted or moved)".into(),
+            ));
+        }
+        if timeout.is_zero() {
+            self.notify.notify_waiters();
+        }
+        Ok(())
+    }
+
+    async fn stats(&self) -> Result<QueueStats, QueueError> {
+        let queue = self.kind.name();
+        self.reads
+            .read(move |conn| {
+                let now = now_ms();
+                let visible = count(conn, "SELECT COUNT(*) FROM messages WHERE queue = ?1 AND visible_at <= ?2", queue, now)?;
+                let in_flight = count(
+                    conn,
+                    "SELECT COUNT(*) FROM messages WHERE queue = ?1 AND visible_at > ?2 AND receive_count > 0",
+                    queue,
+                    now,
+                )?;
+                let delayed = count(
+                    conn,
+                    "SELECT COUNT(*) FROM messages WHERE queue = ?1 AND visible_at > ?2 AND receive_count = 0",
+                    queue,
+                    now,
+                )?;
+                let oldest: Option<i64> = conn
+                    .prepare_cached("SELECT MIN(sent_at) FROM messages WHERE queue = ?1")
+                    .map_err(sql_err)?
+                    .query_row(params![queue], |r| r.get(0))
+                    .map_err(sql_err)?;
+                Ok(QueueStats {
+                    visible,
+                    in_flight,
+                    delayed,
+                    oldest_age_secs: oldest.map(|t| u64::try_from((now - t) / 1000).unwrap_or(0)),
+                })
+            })
+            .await
+            .map_err(q_err)
+    }
+
+    async fn peek(&self, max: usize) -> Result<Vec<Received>, QueueError> {
+        let queue = self.kind.name();
+        let limit = i64::try_from(max).unwrap_or(i64::MAX);
+        self.reads
+            .read(move |conn| {
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT message_id, body, sent_at, receive_count FROM messages WHERE queue = ?1 ORDER BY seq LIMIT ?2",
+                    )
+                    .map_err(sql_err)?;
+                let rows = stmt
+                    .query_map(params![queue, limit], |r| {
+                        Ok(Received {
+                            message_id: r.get(0)?,
+                            receipt: String::new(),
+                            body: r.get(1)?,
+                            sent_at: r.get(2)?,
+                            receive_count: r.get(3)?,
+                        })
+                    })
+                    .map_err(sql_err)?;
+                rows.collect::<Result<Vec<_>, _>>().map_err(sql_err)
+            })
+            .await
+            .map_err(q_err)
+    }
+
+    async fn native_redrive(&self) -> Result<Option<u64>, QueueError> {
+        if self.kind != QueueKind::Dead {
+            return Ok(None);
+        }
+        let n = self
+            .writer
+            .write(|conn| {
+                conn.prepare_cached(
+                    "UPDATE messages SET queue = 'main', receive_count = 0, visible_at = ?1, receipt = NULL WHERE queue = 'dlq'",
+                )
+                .map_err(sql_err)?
+                .execute(params![now_ms()])
+                .map_err(sql_err)
+            })
+            .await
+            .map_err(q_err)?;
+        self.notify.notify_waiters();
+        Ok(Some(n as u64))
+    }
+}

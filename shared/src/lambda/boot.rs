@@ -1,0 +1,84 @@
+//! Start-up of a Lambda function: configuration from the environment, AWS clients built once
+//! (no network call), the app assembled. See `infra/README.md` for the environment contract.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::adapters::aws::{DynamoStore, SecretsManagerStore, SqsQueue};
+use crate::app::{App, Backend};
+use crate::clock::SystemClock;
+use crate::config::Config;
+use crate::secrets::SecretResolver;
+
+/// Which function is starting (each reads only what it needs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Ingest,
+    Processor,
+    Replay,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BootError {
+    #[error("environment variable `{0}` is not set")]
+    MissingEnv(&'static str),
+    #[error("{0}")]
+    Config(#[from] crate::config::ConfigError),
+    #[error("{0}")]
+    App(#[from] crate::app::AppError),
+}
+
+/// How long a secret fetched from Secrets Manager is reused.
+const SECRET_TTL: Duration = Duration::from_secs(300);
+
+fn env(name: &'static str) -> Result<String, BootError> {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .ok_or(BootError::MissingEnv(name))
+}
+
+/// `HOOKGATE_CONFIG`: the config text itself, or the path of a file bundled with the function.
+pub fn config_from_env() -> Result<Config, BootError> {
+    let raw = env("HOOKGATE_CONFIG")?;
+    if raw.contains('\n') || raw.contains('=') {
+        Ok(Config::parse(&raw, "HOOKGATE_CONFIG")?)
+    } else {
+        Ok(Config::load(std::path::Path::new(&raw))?)
+    }
+}
+
+/// The app on DynamoDB + SQS + Secrets Manager, from `HOOKGATE_TABLE`, `HOOKGATE_QUEUE_URL`,
+/// `HOOKGATE_DLQ_URL` and `HOOKGATE_CONFIG`.
+pub async fn app_from_env(role: Role) -> Result<App, BootError> {
+    let config = config_from_env()?;
+    let table = env("HOOKGATE_TABLE")?;
+    let queue_url = env("HOOKGATE_QUEUE_URL")?;
+    let dlq_url = if role == Role::Replay {
+        env("HOOKGATE_DLQ_URL")?
+    } else {
+        std::env::var("HOOKGATE_DLQ_URL").unwrap_or_default()
+    };
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let backend = Backend {
+        store: Arc::new(DynamoStore::new(dynamo, table)),
+        queue: Arc::new(SqsQueue::new(sqs.clone(), queue_url)),
+        dlq: Arc::new(SqsQueue::new(sqs, dlq_url)),
+    };
+    let secrets = Arc::new(SecretResolver::new(
+        Some(Arc::new(SecretsManagerStore::new(
+            aws_sdk_secretsmanager::Client::new(&sdk),
+        ))),
+        SECRET_TTL,
+    ));
+    let extra = |_: &str, _: &crate::config::HandlerConfig| None;
+    Ok(App::build(
+        config,
+        backend,
+        secrets,
+        &extra,
+        Arc::new(SystemClock),
+    )?)
+}

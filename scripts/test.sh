@@ -22,7 +22,7 @@ step "clippy (-D warnings)"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 
 step "build the hookgate binary used by the end-to-end tests"
-cargo build -p hookgate-cli
+cargo build --workspace --all-features --bins
 
 step "tests"
 cargo test --workspace --all-features --no-fail-fast

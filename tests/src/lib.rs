@@ -19,7 +19,8 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// The `hookgate` binary, built once per test process if missing.
+/// The `hookgate` binary, brought up to date once per test process. Built with the workspace's
+/// full feature set, as `scripts/test.sh` builds it, so no test run rebuilds it differently.
 pub fn hookgate_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
@@ -28,7 +29,7 @@ pub fn hookgate_bin() -> PathBuf {
             .unwrap_or_else(|| workspace_root().join("target"));
         let bin = target.join("debug").join("hookgate");
         let status = Command::new(env!("CARGO"))
-            .args(["build", "-q", "-p", "hookgate-cli"])
+            .args(["build", "-q", "--workspace", "--all-features", "--bins"])
             .current_dir(workspace_root())
             .status()
             .expect("cargo build -p hookgate-cli");

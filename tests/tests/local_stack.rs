@@ -166,7 +166,7 @@ const LONG: Duration = Duration::from_secs(30);
 
 #[tokio::test]
 async fn deliveries_signed_by_three_providers_are_accepted_then_succeed() {
-    let (stack, dir) = start();
+    let (mut stack, dir) = start();
     let push = hookgate_shared::samples::github_push("d-1");
     let (s, gh) = send(&stack, "github", "github", GH, "d-1", "push", &push).await;
     assert_eq!((s, gh["status"].as_str()), (202, Some("accepted")), "{gh}");

@@ -9,6 +9,8 @@ pub mod config;
 pub mod handlers;
 pub mod message;
 pub mod model;
+#[cfg(all(feature = "aws", feature = "contract"))]
+pub mod moto;
 pub mod ports;
 pub mod routing;
 pub mod secrets;

@@ -1,1 +1,26 @@
-fn main() {}
+//! `hookgate`: the local stack and the operator's CLI. Wiring only: the logic lives in
+//! `hookgate-shared`.
+
+mod args;
+mod backend;
+mod commands;
+mod logging;
+mod output;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = args::Cli::parse();
+    logging::init(cli.log_format, cli.command.is_server());
+    match commands::run(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

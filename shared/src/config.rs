@@ -345,8 +345,11 @@ impl Config {
         Self::parse(&text, &path.display().to_string())
     }
 
-    /// Parses and validates config text; `origin` names it in errors.
+    /// Parses and validates config text; `origin` names it in errors. `${NAME}` is replaced by the
+    /// environment variable's value first (an unset one is a problem on its line).
     pub fn parse(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        let expanded = expand_env(text).map_err(|problems| ConfigError::Invalid { origin: origin.to_owned(), problems })?;
+        let text = expanded.as_str();
         let lines = LineIndex::new(text);
         let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Invalid {
             origin: origin.to_owned(),
@@ -370,6 +373,37 @@ impl Config {
             })
         }
     }
+}
+
+/// Replaces `${NAME}` (NAME of `A-Z`, `0-9`, `_`) with the environment variable's value.
+fn expand_env(text: &str) -> Result<String, Vec<ConfigProblem>> {
+    let mut out = String::with_capacity(text.len());
+    let mut problems = Vec::new();
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        let mut rest = line;
+        while let Some(start) = rest.find("${") {
+            let after = &rest[start + 2..];
+            let Some(end) = after.find('}') else { break };
+            let name = &after[..end];
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_') {
+                out.push_str(&rest[..start + 2]);
+                rest = after;
+                continue;
+            }
+            out.push_str(&rest[..start]);
+            match std::env::var(name) {
+                Ok(v) => out.push_str(&v),
+                Err(_) => problems.push(ConfigProblem {
+                    key: format!("${{{name}}}"),
+                    line: Some(i + 1),
+                    message: format!("environment variable `{name}` is not set"),
+                }),
+            }
+            rest = &after[end + 1..];
+        }
+        out.push_str(rest);
+    }
+    if problems.is_empty() { Ok(out) } else { Err(problems) }
 }
 
 fn parse_error_key(message: &str) -> String {
@@ -793,6 +827,20 @@ timeout = "60s"
         assert!(keys.contains(&("routes[0].when", Some(17))), "{keys:?}");
         assert!(keys.contains(&("routes[0].handlers", Some(18))), "{keys:?}");
         assert!(err.to_string().contains("line 11"));
+    }
+
+    #[test]
+    fn expands_environment_variables() {
+        // PATH is set in every test environment; HOOKGATE_SURELY_UNSET_VAR is not.
+        let text = "[[sources]]\nname = \"g\"\nprovider = \"github\"\nsecrets = [\"secretsmanager:${PATH}#g\"]\n";
+        let c = Config::parse(text, "x").unwrap();
+        let path = std::env::var("PATH").unwrap();
+        assert_eq!(c.sources[0].secrets[0].reference, SecretRef::parse(&format!("secretsmanager:{path}#g")));
+        let err = Config::parse(&text.replace("PATH", "HOOKGATE_SURELY_UNSET_VAR"), "x").unwrap_err();
+        assert_eq!(err.problems()[0].line, Some(4));
+        assert!(err.to_string().contains("HOOKGATE_SURELY_UNSET_VAR"));
+        // Not a variable reference: left as written.
+        assert_eq!(expand_env("a ${lower} b $ {X}").unwrap(), "a ${lower} b $ {X}");
     }
 
     #[test]

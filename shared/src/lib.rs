@@ -3,15 +3,26 @@
 //! against the ports. The Lambda functions and the `hookgate` CLI are thin edges around it.
 
 pub mod adapters;
+pub mod app;
 pub mod clock;
 pub mod codec;
 pub mod config;
+pub mod demo;
 pub mod handlers;
+pub mod http;
+pub mod ingest;
+#[cfg(feature = "lambda")]
+pub mod lambda;
 pub mod message;
 pub mod model;
 #[cfg(all(feature = "aws", feature = "contract"))]
 pub mod moto;
 pub mod ports;
+pub mod process;
+pub mod query;
+pub mod replay;
 pub mod routing;
+pub mod samples;
 pub mod secrets;
 pub mod verify;
+pub mod worker;

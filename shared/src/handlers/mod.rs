@@ -2,6 +2,8 @@
 //! transient (retried with backoff) or permanent (recorded, not retried). Registered by name from
 //! `[handlers.NAME]`.
 
+mod exec;
+mod forward;
 mod log;
 
 use std::collections::BTreeMap;
@@ -15,6 +17,8 @@ use crate::config::HandlerConfig;
 use crate::model::{DeliveryId, EventId, Generation, Millis, SourceName};
 use crate::secrets::SecretResolver;
 
+pub use exec::{EX_TEMPFAIL, ExecHandler, OUTPUT_TAIL_BYTES};
+pub use forward::{ForwardHandler, RESPONSE_SNIPPET_BYTES, webhook_id};
 pub use log::LogHandler;
 
 /// The event as a handler sees it.
@@ -120,7 +124,8 @@ pub struct BuildError {
 }
 
 impl Handlers {
-    /// Builds every configured handler. Nothing here touches the network.
+    /// Builds every configured handler. Nothing here touches the network or resolves a secret
+    /// (`forward` resolves its signing secret, cached by the resolver, when it runs).
     pub fn build(
         config: &BTreeMap<String, HandlerConfig>,
         secrets: Arc<SecretResolver>,
@@ -130,6 +135,33 @@ impl Handlers {
         for (name, cfg) in config {
             let h: Arc<dyn Handler> = match cfg {
                 HandlerConfig::Log { level } => Arc::new(LogHandler::new(name, *level)),
+                HandlerConfig::Forward {
+                    url,
+                    secret,
+                    timeout,
+                    headers,
+                } => Arc::new(ForwardHandler::new(
+                    name,
+                    url,
+                    secret.clone(),
+                    *timeout,
+                    headers,
+                    Arc::clone(&secrets),
+                )?),
+                HandlerConfig::Exec {
+                    command,
+                    args,
+                    env,
+                    timeout,
+                    working_dir,
+                } => Arc::new(ExecHandler::new(
+                    name,
+                    command,
+                    args,
+                    env,
+                    *timeout,
+                    working_dir.as_deref(),
+                )?),
                 other => extra(name, other).ok_or_else(|| BuildError {
                     name: name.clone(),
                     message: format!(
@@ -138,7 +170,6 @@ impl Handlers {
                     ),
                 })?,
             };
-            let _ = &secrets;
             by_name.insert(name.clone(), h);
         }
         Ok(Self { by_name })

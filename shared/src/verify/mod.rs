@@ -17,8 +17,8 @@ use crate::model::Millis;
 use crate::secrets::SecretValue;
 
 pub use github::GitHub;
-pub use standard_webhooks::sign_v1;
 pub use standard_webhooks::StandardWebhooks;
+pub use standard_webhooks::sign_v1;
 pub use stripe::Stripe;
 
 /// What a verifier sees of a request.

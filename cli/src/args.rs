@@ -1,0 +1,193 @@
+//! Command-line arguments (clap). Every command and flag has `--help`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "hookgate",
+    version,
+    about = "Inbound webhook gateway: verify, store, queue, process, retry, replay."
+)]
+pub struct Cli {
+    /// Where the local stack keeps its database.
+    #[arg(
+        long,
+        global = true,
+        env = "HOOKGATE_DATA_DIR",
+        default_value = ".hookgate"
+    )]
+    pub data_dir: PathBuf,
+
+    /// hookgate.toml to use (default: the built-in demo config).
+    #[arg(long, short = 'c', global = true, env = "HOOKGATE_CONFIG_FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Log line format (logs go to stderr).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "HOOKGATE_LOG_FORMAT",
+        default_value = "text"
+    )]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the local stack: HTTP ingest, the processor loop and the sweep, on the data dir.
+    Serve(ServeArgs),
+    /// List and inspect stored events.
+    #[command(subcommand)]
+    Events(EventsCmd),
+    /// Replay events by id, or every event matching a filter.
+    Replay(ReplayArgs),
+    /// Inspect and redrive the dead-letter queue.
+    #[command(subcommand)]
+    Dlq(DlqCmd),
+    /// Sign a sample (or given) payload the way a source's provider would, and POST it.
+    Send(SendArgs),
+    /// Validate or print the configuration.
+    #[command(subcommand)]
+    Config(ConfigCmd),
+}
+
+impl Command {
+    pub fn is_server(&self) -> bool {
+        matches!(self, Self::Serve(_))
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "HOOKGATE_LISTEN", default_value = "127.0.0.1:3000")]
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, Default)]
+pub enum OutputFormat {
+    #[default]
+    Table,
+    Json,
+}
+
+/// Filters shared by listing and bulk replay.
+#[derive(Debug, Args, Clone, Default)]
+pub struct FilterArgs {
+    #[arg(long)]
+    pub source: Option<String>,
+    /// received, processing, retrying, succeeded, failed, dead, quarantined
+    #[arg(long)]
+    pub status: Option<String>,
+    #[arg(long)]
+    pub event_type: Option<String>,
+    #[arg(long)]
+    pub delivery_id: Option<String>,
+    /// Received at or after: RFC 3339 instant or a duration ago (`1h`, `30m`, `7d`).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Received before: RFC 3339 instant or a duration ago.
+    #[arg(long)]
+    pub until: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EventsCmd {
+    /// Newest first.
+    List {
+        #[command(flatten)]
+        filter: FilterArgs,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Continue from a previous page's cursor.
+        #[arg(long)]
+        cursor: Option<String>,
+        #[arg(long, short = 'o', value_enum, default_value = "table")]
+        output: OutputFormat,
+    },
+    /// One event with its headers, body and attempts.
+    Show {
+        event_id: String,
+        #[arg(long, short = 'o', value_enum, default_value = "table")]
+        output: OutputFormat,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// Event ids to replay. Without ids, a filter selects the events.
+    pub event_ids: Vec<String>,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// Only count what would be replayed.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Events per second at most.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Replay at most this many events.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Allow a filter that selects every event.
+    #[arg(long)]
+    pub all: bool,
+    #[arg(long, short = 'o', value_enum, default_value = "table")]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DlqCmd {
+    /// Messages in the dead-letter queue, with their events.
+    List {
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[arg(long, short = 'o', value_enum, default_value = "table")]
+        output: OutputFormat,
+    },
+    /// Move every dead-letter message back to the main queue.
+    Redrive {
+        #[arg(long, short = 'o', value_enum, default_value = "table")]
+        output: OutputFormat,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// Source name (from the config).
+    pub source: String,
+    /// JSON body to send (default: a realistic sample for the source's provider; `-` for stdin).
+    pub file: Option<PathBuf>,
+    /// Full URL to post to (default: http://127.0.0.1:3000/webhooks/SOURCE).
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Delivery id to use (default: random). Send the same one twice to see a duplicate.
+    #[arg(long)]
+    pub delivery_id: Option<String>,
+    /// Event type header for providers that send one (default: the sample's).
+    #[arg(long)]
+    pub event_type: Option<String>,
+    /// Secret to sign with (default: the source's first secret from the config).
+    #[arg(long, env = "HOOKGATE_SEND_SECRET", hide_env_values = true)]
+    pub secret: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCmd {
+    /// Validate a config file: every problem with its key and line.
+    Check,
+    /// Print the effective config (secrets redacted) as JSON.
+    Show,
+}

@@ -1,0 +1,89 @@
+use std::io::Read;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use hookgate_shared::clock;
+use hookgate_shared::model::SourceName;
+use hookgate_shared::secrets::SecretResolver;
+use hookgate_shared::verify::verifier_for;
+
+use crate::args::{Cli, SendArgs};
+use crate::backend;
+
+pub async fn run(cli: &Cli, a: &SendArgs) -> anyhow::Result<ExitCode> {
+    let loaded = backend::load_config(cli.config.as_deref())?;
+    let name = SourceName::parse(&a.source).with_context(|| format!("source `{}`", a.source))?;
+    let Some(source) = loaded.config.source(&name) else {
+        bail!("no source named `{name}` in {}", loaded.origin);
+    };
+    let verifier = verifier_for(&source.provider, &source.options)
+        .with_context(|| format!("unknown provider `{}`", source.provider))?;
+    let secret = match &a.secret {
+        Some(s) => s.clone(),
+        None => {
+            let first = source.secrets.first().context("the source has no secret")?;
+            SecretResolver::local()
+                .resolve(&first.reference)
+                .await?
+                .expose()
+                .to_owned()
+        }
+    };
+    let delivery_id = a.delivery_id.clone().unwrap_or_else(random_delivery_id);
+    let (sample_type, sample_body) =
+        hookgate_shared::samples::sample(&source.provider, &delivery_id);
+    let body = match &a.file {
+        None => sample_body,
+        Some(p) if p.as_os_str() == "-" => {
+            let mut buf = Vec::new();
+            std::io::stdin().read_to_end(&mut buf)?;
+            buf
+        }
+        Some(p) => std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?,
+    };
+    let event_type = a.event_type.clone().unwrap_or(sample_type);
+    let url = a
+        .url
+        .clone()
+        .unwrap_or_else(|| format!("http://127.0.0.1:3000/webhooks/{name}"));
+    let headers = verifier.sign(
+        &secret,
+        &body,
+        &url,
+        clock::now_ms(),
+        &delivery_id,
+        &event_type,
+    );
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .build()?;
+    let mut req = client.post(&url).body(body);
+    for (k, v) in headers {
+        req = req.header(k, v);
+    }
+    let res = req
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {url} (is `hookgate serve` running?)"))?;
+    let status = res.status();
+    let text = res.text().await.unwrap_or_default();
+    println!("{} {}", status.as_u16(), text.trim());
+    Ok(if status.is_success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(4)
+    })
+}
+
+fn random_delivery_id() -> String {
+    let b: [u8; 16] = rand::random();
+    let h = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}

@@ -1,0 +1,38 @@
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use crate::args::{Cli, ServeArgs};
+use crate::backend;
+
+pub async fn run(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
+    let loaded = backend::load_config(cli.config.as_deref())?;
+    let sources: Vec<String> = loaded
+        .config
+        .sources
+        .iter()
+        .map(|s| s.name.to_string())
+        .collect();
+    let app = Arc::new(backend::local_app(&cli.data_dir, loaded.config)?);
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    println!("hookgate listening on http://{addr}");
+    println!("  data dir: {}", cli.data_dir.display());
+    println!("  config:   {}", loaded.origin);
+    for s in &sources {
+        println!("  POST http://{addr}/webhooks/{s}");
+    }
+    if loaded.is_demo {
+        println!(
+            "  demo secrets: github={} stripe={} standard-webhooks={}",
+            hookgate_shared::demo::GITHUB_SECRET,
+            hookgate_shared::demo::STRIPE_SECRET,
+            hookgate_shared::demo::STANDARD_WEBHOOKS_SECRET
+        );
+    }
+    crate::serve::run(app, listener).await?;
+    Ok(ExitCode::SUCCESS)
+}

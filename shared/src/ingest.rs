@@ -1,0 +1,311 @@
+//! Ingest: the order of checks from `../shared/DESIGN.md`, written once for every edge.
+//!
+//! 1. source → 404; size → 413 (the edge enforces it while reading; checked again here);
+//! 2. signature over the raw bytes → 401; 3. delivery id and event type;
+//! 4. one conditional write (the dedupe); 5. send the pointer message; 6. 202 / 200 duplicate.
+//!
+//! Store down → 503, nothing written. Send failed after the write → 503 so the provider retries;
+//! the retry finds the item still `received` and re-sends.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::HeaderMap;
+use tracing::Instrument;
+
+use crate::clock::Clock;
+use crate::config::{Config, SecretConfig};
+use crate::message::QueueMessage;
+use crate::model::{DeliveryId, EventId, EventStatus, NewEvent, SourceName};
+use crate::ports::{EventStore, PutOutcome, Queue, QueueError, StoreError};
+use crate::secrets::{SecretError, SecretResolver};
+use crate::verify::{KeyedSecret, Verifier, VerifyError, VerifyRequest, verifier_for};
+
+/// What an edge hands to ingest.
+#[derive(Debug, Clone, Copy)]
+pub struct IngestRequest<'a> {
+    /// The raw `{source}` path segment, not yet parsed.
+    pub source: &'a str,
+    pub method: &'a str,
+    /// The public URL the provider posted to.
+    pub url: &'a str,
+    pub headers: &'a HeaderMap,
+    pub body: &'a [u8],
+    pub peer_ip: Option<IpAddr>,
+}
+
+/// A delivery that was stored (now or before).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Accepted {
+    New { event_id: EventId },
+    Duplicate { event_id: EventId },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("no source named `{0}`")]
+    UnknownSource(String),
+    #[error("method {0} is not allowed; providers must POST")]
+    MethodNotAllowed(String),
+    #[error("body is {size} bytes, over the {limit}-byte limit")]
+    TooLarge { size: usize, limit: usize },
+    #[error("{0}")]
+    Unauthorized(#[from] VerifyError),
+    #[error("delivery id from the provider is not usable: {0}")]
+    BadDeliveryId(String),
+    #[error("source secret unavailable: {0}")]
+    SecretUnavailable(#[from] SecretError),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("event stored but not enqueued: {0}")]
+    Queue(#[from] QueueError),
+}
+
+impl IngestError {
+    /// A short, bounded label for metrics and the JSON `error` field.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::UnknownSource(_) => "unknown_source",
+            Self::MethodNotAllowed(_) => "method_not_allowed",
+            Self::TooLarge { .. } => "payload_too_large",
+            Self::Unauthorized(_) => "unauthorized",
+            Self::BadDeliveryId(_) => "bad_delivery_id",
+            Self::SecretUnavailable(_) => "secret_unavailable",
+            Self::Store(StoreError::TooLarge(_)) => "payload_too_large",
+            Self::Store(_) => "store_unavailable",
+            Self::Queue(_) => "queue_unavailable",
+        }
+    }
+}
+
+/// A configured source, ready to verify.
+struct SourceRuntime {
+    name: SourceName,
+    verifier: Box<dyn Verifier>,
+    secrets: Vec<SecretConfig>,
+    tolerance: Duration,
+    keep_headers: Vec<String>,
+}
+
+/// Ingest, built once at start-up (no network calls).
+pub struct Ingest {
+    sources: HashMap<String, SourceRuntime>,
+    store: Arc<dyn EventStore>,
+    queue: Arc<dyn Queue>,
+    secrets: Arc<SecretResolver>,
+    clock: Arc<dyn Clock>,
+    max_body: usize,
+    retention_ms: i64,
+}
+
+const MAX_KEPT_HEADER_LEN: usize = 1024;
+
+impl Ingest {
+    pub fn new(
+        config: &Config,
+        store: Arc<dyn EventStore>,
+        queue: Arc<dyn Queue>,
+        secrets: Arc<SecretResolver>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, String> {
+        let mut sources = HashMap::new();
+        for s in &config.sources {
+            let verifier = verifier_for(&s.provider, &s.options)
+                .ok_or_else(|| format!("source `{}`: unknown provider `{}`", s.name, s.provider))?;
+            let mut keep: Vec<String> = config
+                .ingest
+                .keep_headers
+                .iter()
+                .map(|h| h.to_ascii_lowercase())
+                .collect();
+            keep.extend(verifier.kept_headers().iter().map(|h| (*h).to_owned()));
+            keep.sort();
+            keep.dedup();
+            sources.insert(
+                s.name.to_string(),
+                SourceRuntime {
+                    name: s.name.clone(),
+                    verifier,
+                    secrets: s.secrets.clone(),
+                    tolerance: s.tolerance,
+                    keep_headers: keep,
+                },
+            );
+        }
+        Ok(Self {
+            sources,
+            store,
+            queue,
+            secrets,
+            clock,
+            max_body: config.ingest.max_body_bytes,
+            retention_ms: i64::try_from(config.ingest.retention.as_millis()).unwrap_or(i64::MAX),
+        })
+    }
+
+    /// The body limit the edge enforces while reading.
+    pub fn max_body(&self) -> usize {
+        self.max_body
+    }
+
+    /// Whether a source exists (edges may check before reading a body).
+    pub fn has_source(&self, raw: &str) -> bool {
+        self.sources.contains_key(raw)
+    }
+
+    pub async fn handle(&self, req: &IngestRequest<'_>) -> Result<Accepted, IngestError> {
+        let span = tracing::info_span!(
+            "ingest",
+            source = %req.source,
+            event_id = tracing::field::Empty,
+            delivery_id = tracing::field::Empty,
+            generation = tracing::field::Empty,
+        );
+        let result = self.handle_inner(req).instrument(span.clone()).await;
+        match &result {
+            Ok(a) => {
+                let (event_id, dup) = match a {
+                    Accepted::New { event_id } => (event_id, false),
+                    Accepted::Duplicate { event_id } => (event_id, true),
+                };
+                span.record("event_id", event_id.as_str());
+                span.in_scope(|| tracing::info!(duplicate = dup, "accepted"));
+            }
+            Err(e) => span.in_scope(|| tracing::warn!(error = e.code(), reason = %e, "rejected")),
+        }
+        result
+    }
+
+    async fn handle_inner(&self, req: &IngestRequest<'_>) -> Result<Accepted, IngestError> {
+        let source = self
+            .sources
+            .get(req.source)
+            .ok_or_else(|| IngestError::UnknownSource(truncate(req.source, 64)))?;
+        if !req.method.eq_ignore_ascii_case("POST") {
+            return Err(IngestError::MethodNotAllowed(truncate(req.method, 16)));
+        }
+        if req.body.len() > self.max_body {
+            return Err(IngestError::TooLarge {
+                size: req.body.len(),
+                limit: self.max_body,
+            });
+        }
+        let now = self.clock.now_ms();
+        let keys = self.resolve_secrets(source, now).await?;
+        let vreq = VerifyRequest {
+            method: req.method,
+            url: req.url,
+            headers: req.headers,
+            body: req.body,
+            now,
+        };
+        let verified = source.verifier.verify(&vreq, &keys, source.tolerance);
+        let identity = source.verifier.identify(&vreq);
+        let delivery_id = match identity.delivery_id.as_deref() {
+            Some(raw) => {
+                DeliveryId::parse(raw).map_err(|e| IngestError::BadDeliveryId(e.to_string()))?
+            }
+            None => DeliveryId::from_body(req.body),
+        };
+        let event_id = EventId::derive(&source.name, &delivery_id);
+        tracing::Span::current().record("delivery_id", delivery_id.as_str());
+        tracing::Span::current().record("event_id", event_id.as_str());
+
+        let secret_label = match verified {
+            Ok(label) => label,
+            // A genuine but late retry of a delivery we already hold is a duplicate, not a 401.
+            Err(VerifyError::StaleTimestamp { .. })
+                if self.store.get(&event_id).await?.is_some() =>
+            {
+                return Ok(Accepted::Duplicate { event_id });
+            }
+            Err(e) => return Err(e.into()),
+        };
+
+        let event = NewEvent {
+            event_id: event_id.clone(),
+            source: source.name.clone(),
+            delivery_id,
+            event_type: identity
+                .event_type
+                .filter(|t| !t.is_empty())
+                .map_or_else(|| "unknown".to_owned(), |t| truncate(&t, 128)),
+            received_at: now,
+            content_type: header_text(req.headers, "content-type"),
+            headers: kept_headers(req.headers, &source.keep_headers),
+            body: bytes::Bytes::copy_from_slice(req.body),
+            secret_label: Some(secret_label),
+            expires_at: now.saturating_add(self.retention_ms),
+        };
+        match self.store.put_new(&event).await? {
+            PutOutcome::Inserted => {
+                tracing::Span::current().record("generation", 1);
+                self.enqueue(&event_id, crate::model::Generation::FIRST)
+                    .await?;
+                Ok(Accepted::New { event_id })
+            }
+            PutOutcome::Duplicate(existing) => {
+                if existing.status == EventStatus::Received {
+                    // Stored before but maybe never enqueued (the send failed): send again.
+                    // A second message for the same generation is harmless: claims dedupe it.
+                    self.enqueue(&event_id, existing.generation).await?;
+                }
+                Ok(Accepted::Duplicate { event_id })
+            }
+        }
+    }
+
+    async fn enqueue(&self, id: &EventId, g: crate::model::Generation) -> Result<(), QueueError> {
+        self.queue
+            .send(&QueueMessage::new(id.clone(), g).encode())
+            .await
+    }
+
+    async fn resolve_secrets(
+        &self,
+        source: &SourceRuntime,
+        now: i64,
+    ) -> Result<Vec<KeyedSecret>, IngestError> {
+        let mut keys = Vec::with_capacity(source.secrets.len());
+        for s in source
+            .secrets
+            .iter()
+            .filter(|s| s.expires_at.is_none_or(|t| t > now))
+        {
+            keys.push(KeyedSecret {
+                label: s.label.clone(),
+                value: self.secrets.resolve(&s.reference).await?,
+            });
+        }
+        if keys.is_empty() {
+            return Err(VerifyError::NoSecret.into());
+        }
+        Ok(keys)
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_owned()
+}
+
+fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| truncate(v, MAX_KEPT_HEADER_LEN))
+}
+
+fn kept_headers(headers: &HeaderMap, keep: &[String]) -> BTreeMap<String, String> {
+    keep.iter()
+        .filter_map(|name| header_text(headers, name).map(|v| (name.clone(), v)))
+        .collect()
+}

@@ -1,0 +1,70 @@
+//! Long-running loops for a process that is its own queue consumer (the local stack, or
+//! `serve --backend aws`): pollers that receive batches exactly as the SQS event source mapping
+//! would hand them to the processor Lambda, and the periodic sweep.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::app::App;
+use crate::process::InboundMessage;
+
+/// How long one receive waits for a first message.
+const POLL_WAIT: Duration = Duration::from_secs(1);
+
+/// Receives batches until `stop`, processes them, deletes what is done. A batch in flight when
+/// `stop` fires is finished first (graceful shutdown).
+pub async fn run_poller(app: Arc<App>, stop: CancellationToken) {
+    let batch = app.config.queue.batch_size;
+    while !stop.is_cancelled() {
+        let received = tokio::select! {
+            r = app.backend.queue.receive(batch, POLL_WAIT, None) => r,
+            () = stop.cancelled() => break,
+        };
+        let msgs = match received {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(error = %e, "receive failed; backing off");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if msgs.is_empty() {
+            continue;
+        }
+        let inbound: Vec<InboundMessage> = msgs
+            .into_iter()
+            .map(|m| InboundMessage {
+                message_id: m.message_id,
+                receipt: m.receipt,
+                body: m.body,
+                receive_count: m.receive_count,
+            })
+            .collect();
+        let result = app.processor.process_batch(&inbound).await;
+        for receipt in result.acked_receipts() {
+            if let Err(e) = app.backend.queue.delete(&receipt).await {
+                // The message comes back; its claim then finds the generation processed.
+                tracing::warn!(error = %e, "delete failed");
+            }
+        }
+    }
+}
+
+/// Runs the sweep every `interval` until `stop`.
+pub async fn run_sweeper(app: Arc<App>, stop: CancellationToken) {
+    let interval = app.config.sweep.interval;
+    let older_than = app.config.sweep.older_than;
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            () = stop.cancelled() => break,
+        }
+        match app.replayer.sweep(older_than, 1000).await {
+            Ok(r) if r.found > 0 => tracing::info!(found = r.found, requeued = r.requeued, "sweep"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "sweep failed"),
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! The pipeline (ingest → store → queue → processor → replay) through the library's public API on
+//! the embedded SQLite backend, with an in-process handler that counts its runs.
+#![cfg(feature = "sqlite")]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use hookgate_shared::adapters::sqlite::{SqliteBackend, SqliteOptions};
+use hookgate_shared::app::{App, Backend};
+use hookgate_shared::clock::{Clock, SystemClock};
+use hookgate_shared::config::Config;
+use hookgate_shared::handlers::{Event, Handler, HandlerError, HandlerReport, Handlers};
+use hookgate_shared::ingest::{Accepted, IngestRequest};
+use hookgate_shared::message::QueueMessage;
+use hookgate_shared::model::{EventId, EventStatus, Generation};
+use hookgate_shared::process::{InboundMessage, Disposition, AckReason};
+use hookgate_shared::secrets::SecretResolver;
+
+/// Counts runs per (event, generation); fails transiently `fail_first` times per event.
+#[derive(Default)]
+struct Counting {
+    runs: Mutex<HashMap<(String, u32), u32>>,
+    fail_first: AtomicU32,
+    calls: Mutex<HashMap<String, u32>>,
+}
+
+#[async_trait]
+impl Handler for Counting {
+    async fn handle(&self, e: &Event) -> Result<HandlerReport, HandlerError> {
+        let n = {
+            let mut calls = self.calls.lock().unwrap();
+            let c = calls.entry(e.event_id.to_string()).or_default();
+            *c += 1;
+            *c
+        };
+        if n <= self.fail_first.load(Ordering::SeqCst) {
+            return Err(HandlerError::transient(format!("try {n}")));
+        }
+        *self.runs.lock().unwrap().entry((e.event_id.to_string(), e.generation.get())).or_default() += 1;
+        Ok(HandlerReport::default())
+    }
+}
+
+const CONFIG: &str = r#"
+[queue]
+max_receive_count = 3
+visibility_timeout = "2s"
+[retry]
+backoff_base = "1s"
+backoff_max = "1s"
+[[sources]]
+name = "github"
+provider = "github"
+secrets = ["s3cret"]
+[[routes]]
+source = "github"
+handlers = ["count"]
+[handlers.count]
+kind = "log"
+"#;
+
+struct Fixture {
+    app: App,
+    counter: Arc<Counting>,
+    _dir: tempfile::TempDir,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config::parse(CONFIG, "test").unwrap();
+    let b = SqliteBackend::open(dir.path(), SqliteOptions { max_receive_count: 3, visibility_timeout: Duration::from_secs(2) }).unwrap();
+    let backend = Backend { store: b.store(), queue: b.queue(), dlq: b.dlq() };
+    let counter = Arc::new(Counting::default());
+    let mut handlers = Handlers::default();
+    handlers.insert("count", counter.clone());
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let app = App::with_handlers(config, backend, Arc::new(SecretResolver::local()), handlers, clock).unwrap();
+    Fixture { app, counter, _dir: dir }
+}
+
+async fn ingest(app: &App, delivery: &str) -> Accepted {
+    let body = hookgate_shared::samples::github_push(delivery);
+    let v = hookgate_shared::verify::verifier_for("github", &Default::default()).unwrap();
+    let mut h = http::HeaderMap::new();
+    for (k, val) in v.sign("s3cret", &body, "", 0, delivery, "push") {
+        h.insert(http::HeaderName::from_bytes(k.to_ascii_lowercase().as_bytes()).unwrap(), val.parse().unwrap());
+    }
+    app.ingest
+        .handle(&IngestRequest { source: "github", method: "POST", url: "", headers: &h, body: &body, peer_ip: None })
+        .await
+        .unwrap()
+}
+
+/// Receives and processes until the queue is idle for `idle`.
+async fn drain(app: &App, idle: Duration) {
+    let mut quiet = std::time::Instant::now();
+    while quiet.elapsed() < idle {
+        let msgs = app.backend.queue.receive(10, Duration::from_millis(200), None).await.unwrap();
+        if msgs.is_empty() {
+            continue;
+        }
+        quiet = std::time::Instant::now();
+        let batch: Vec<InboundMessage> = msgs
+            .into_iter()
+            .map(|m| InboundMessage { message_id: m.message_id, receipt: m.receipt, body: m.body, receive_count: m.receive_count })
+            .collect();
+        let r = app.processor.process_batch(&batch).await;
+        for receipt in r.acked_receipts() {
+            app.backend.queue.delete(&receipt).await.unwrap();
+        }
+    }
+}
+
+fn id(a: &Accepted) -> EventId {
+    match a {
+        Accepted::New { event_id } | Accepted::Duplicate { event_id } => event_id.clone(),
+    }
+}
+
+#[tokio::test]
+async fn a_redelivered_message_of_a_processed_generation_runs_nothing() {
+    let f = fixture();
+    let a = ingest(&f.app, "d1").await;
+    assert!(matches!(a, Accepted::New { .. }));
+    drain(&f.app, Duration::from_millis(500)).await;
+    let e = f.app.backend.store.get(&id(&a)).await.unwrap().unwrap();
+    assert_eq!(e.status, EventStatus::Succeeded);
+    // The same pointer message again (SQS at-least-once delivery).
+    f.app.backend.queue.send(&QueueMessage::new(id(&a), Generation::FIRST).encode()).await.unwrap();
+    let msgs = f.app.backend.queue.receive(10, Duration::from_secs(1), None).await.unwrap();
+    let batch: Vec<InboundMessage> = msgs
+        .into_iter()
+        .map(|m| InboundMessage { message_id: m.message_id, receipt: m.receipt, body: m.body, receive_count: m.receive_count })
+        .collect();
+    let r = f.app.processor.process_batch(&batch).await;
+    assert_eq!(r.results[0].disposition, Disposition::Ack(AckReason::AlreadyProcessed));
+    assert_eq!(f.counter.runs.lock().unwrap()[&(id(&a).to_string(), 1)], 1);
+}
+
+#[tokio::test]
+async fn poison_and_unknown_messages_do_not_fail_the_batch() {
+    let f = fixture();
+    let a = ingest(&f.app, "d2").await;
+    f.app.backend.queue.send("not json").await.unwrap();
+    f.app.backend.queue.send(r#"{"v":1,"event_id":"evt_aaaaaaaaaaaaaaaaaaaaaaaaaa","generation":1}"#).await.unwrap();
+    let msgs = f.app.backend.queue.receive(10, Duration::from_secs(1), None).await.unwrap();
+    assert_eq!(msgs.len(), 3);
+    let batch: Vec<InboundMessage> = msgs
+        .into_iter()
+        .map(|m| InboundMessage { message_id: m.message_id, receipt: m.receipt, body: m.body, receive_count: m.receive_count })
+        .collect();
+    let r = f.app.processor.process_batch(&batch).await;
+    assert!(r.failures().is_empty(), "{:?}", r.results);
+    let reasons: Vec<_> = r.results.iter().map(|m| m.disposition.clone()).collect();
+    assert!(reasons.contains(&Disposition::Ack(AckReason::Malformed)));
+    assert!(reasons.contains(&Disposition::Ack(AckReason::NotFound)));
+    assert!(reasons.contains(&Disposition::Ack(AckReason::Succeeded)));
+    assert_eq!(f.app.backend.store.get(&id(&a)).await.unwrap().unwrap().status, EventStatus::Succeeded);
+}
+
+#[tokio::test]
+async fn transient_failures_retry_then_dead_then_redrive_runs_once() {
+    let f = fixture();
+    f.counter.fail_first.store(3, Ordering::SeqCst);
+    let a = ingest(&f.app, "d3").await;
+    drain(&f.app, Duration::from_millis(2500)).await;
+    let e = f.app.backend.store.get(&id(&a)).await.unwrap().unwrap();
+    assert_eq!(e.status, EventStatus::Dead, "{e:?}");
+    assert_eq!(e.attempts, 3);
+    assert_eq!(f.app.backend.dlq.peek(10).await.unwrap().len(), 1);
+    let report = f.app.replayer.redrive().await.unwrap();
+    assert_eq!(report.moved, 1);
+    drain(&f.app, Duration::from_millis(500)).await;
+    let e = f.app.backend.store.get(&id(&a)).await.unwrap().unwrap();
+    assert_eq!(e.status, EventStatus::Succeeded);
+    assert_eq!(f.counter.runs.lock().unwrap()[&(id(&a).to_string(), 1)], 1);
+}
+
+#[tokio::test]
+async fn replay_bumps_the_generation_and_an_old_generation_message_is_superseded() {
+    let f = fixture();
+    let a = ingest(&f.app, "d4").await;
+    drain(&f.app, Duration::from_millis(500)).await;
+    let out = f.app.replayer.replay_one(&id(&a), "rpl_test").await;
+    assert!(matches!(out, hookgate_shared::replay::ReplayOutcome::Replayed { generation, .. } if generation.get() == 2), "{out:?}");
+    // A stale generation-1 message arrives too.
+    f.app.backend.queue.send(&QueueMessage::new(id(&a), Generation::FIRST).encode()).await.unwrap();
+    drain(&f.app, Duration::from_millis(500)).await;
+    let runs = f.counter.runs.lock().unwrap().clone();
+    assert_eq!(runs[&(id(&a).to_string(), 1)], 1);
+    assert_eq!(runs[&(id(&a).to_string(), 2)], 1);
+    let e = f.app.backend.store.get(&id(&a)).await.unwrap().unwrap();
+    assert_eq!((e.status, e.generation.get(), e.replay_run_id.as_deref()), (EventStatus::Succeeded, 2, Some("rpl_test")));
+}
+
+#[tokio::test]
+async fn the_sweep_enqueues_an_event_stored_but_never_sent() {
+    let f = fixture();
+    let a = ingest(&f.app, "d5").await;
+    // Lose the message, as if the process died between the write and the send.
+    let msgs = f.app.backend.queue.receive(10, Duration::from_secs(1), None).await.unwrap();
+    f.app.backend.queue.delete(&msgs[0].receipt).await.unwrap();
+    let r = f.app.replayer.sweep(Duration::ZERO, 100).await.unwrap();
+    assert_eq!((r.found, r.requeued), (1, 1));
+    drain(&f.app, Duration::from_millis(500)).await;
+    assert_eq!(f.app.backend.store.get(&id(&a)).await.unwrap().unwrap().status, EventStatus::Succeeded);
+    let r = f.app.replayer.sweep(Duration::ZERO, 100).await.unwrap();
+    assert_eq!(r.found, 0, "a claimed event is no longer pending");
+}

@@ -1,0 +1,283 @@
+//! Test harness: runs the real `hookgate` binary as a child process on a free loopback port with its
+//! own data dir, signs deliveries the way providers do, and reads state back through the CLI.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// The `hookgate` binary, built once per test process if missing.
+pub fn hookgate_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| workspace_root().join("target"));
+        let bin = target.join("debug").join("hookgate");
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "-q", "-p", "hookgate-cli"])
+            .current_dir(workspace_root())
+            .status()
+            .expect("cargo build -p hookgate-cli");
+        assert!(status.success(), "building hookgate failed");
+        assert!(bin.exists(), "{} missing after build", bin.display());
+        bin
+    })
+    .clone()
+}
+
+/// A running local stack.
+pub struct Stack {
+    child: Option<Child>,
+    pub addr: SocketAddr,
+    pub dir: tempfile::TempDir,
+    pub config_path: PathBuf,
+    listen: String,
+    runs: usize,
+}
+
+impl Stack {
+    /// Starts `hookgate serve` with this config text on a fresh data dir.
+    pub fn start(config: &str) -> Stack {
+        let dir = tempfile::tempdir().unwrap();
+        let config_path = dir.path().join("hookgate.toml");
+        std::fs::write(&config_path, config).unwrap();
+        let mut s = Stack {
+            child: None,
+            addr: "127.0.0.1:0".parse().unwrap(),
+            dir,
+            config_path,
+            listen: "127.0.0.1:0".into(),
+            runs: 0,
+        };
+        s.spawn();
+        s
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// Log file of the n-th run (stderr of `serve`).
+    pub fn log_path(&self, run: usize) -> PathBuf {
+        self.dir.path().join(format!("serve-{run}.log"))
+    }
+
+    /// Every log line of every run so far.
+    pub fn all_logs(&self) -> String {
+        (1..=self.runs)
+            .map(|r| std::fs::read_to_string(self.log_path(r)).unwrap_or_default())
+            .collect()
+    }
+
+    fn spawn(&mut self) {
+        self.runs += 1;
+        let log = std::fs::File::create(self.log_path(self.runs)).unwrap();
+        let mut child = Command::new(hookgate_bin())
+            .args(["serve", "--listen", &self.listen, "--log-format", "json"])
+            .arg("--config")
+            .arg(&self.config_path)
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .env("HOOKGATE_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawn hookgate serve");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut sent = false;
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if !sent && let Some(rest) = line.strip_prefix("hookgate listening on http://") {
+                    let _ = tx.send(rest.trim().to_owned());
+                    sent = true;
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| {
+                let _ = child.kill();
+                panic!(
+                    "hookgate serve did not start: {}",
+                    std::fs::read_to_string(self.log_path(self.runs)).unwrap_or_default()
+                )
+            });
+        self.addr = addr.parse().unwrap();
+        // Later runs reuse the same port so a client keeps its URL.
+        self.listen = self.addr.to_string();
+        self.child = Some(child);
+    }
+
+    /// SIGKILL, no chance to clean up.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait for a clean exit; returns whether it exited 0.
+    pub fn terminate(&mut self) -> bool {
+        let Some(mut c) = self.child.take() else {
+            return true;
+        };
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(c.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(st)) = c.try_wait() {
+                return st.success();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = c.kill();
+        false
+    }
+
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.spawn();
+    }
+
+    pub fn url(&self, source: &str) -> String {
+        format!("http://{}/webhooks/{source}", self.addr)
+    }
+
+    /// Runs a `hookgate` CLI command on this stack's data dir and config.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(hookgate_bin())
+            .args(args)
+            .arg("--config")
+            .arg(&self.config_path)
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .output()
+            .expect("run hookgate")
+    }
+
+    /// `hookgate events show ID -o json`, parsed.
+    pub fn event(&self, id: &str) -> Value {
+        let out = self.cli(&["events", "show", id, "-o", "json"]);
+        assert!(
+            out.status.success(),
+            "events show {id}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// `hookgate events list -o json` with extra args, parsed events array.
+    pub fn events(&self, extra: &[&str]) -> Vec<Value> {
+        let mut args = vec!["events", "list", "-o", "json", "--limit", "1000"];
+        args.extend_from_slice(extra);
+        let out = self.cli(&args);
+        assert!(
+            out.status.success(),
+            "events list: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["events"].as_array().unwrap().clone()
+    }
+
+    /// Waits until the event's status is `want` (or panics after `timeout`), returning the event.
+    pub fn wait_status(&self, id: &str, want: &str, timeout: Duration) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let e = self.event(id);
+            if e["event"]["status"] == want {
+                return e;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "event {id} never reached {want}: {e:#}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Signed headers for a delivery, exactly as the provider would sign it.
+pub fn signed(
+    provider: &str,
+    secret: &str,
+    body: &[u8],
+    url: &str,
+    delivery_id: &str,
+    event_type: &str,
+    now_ms: i64,
+) -> Vec<(String, String)> {
+    let v = hookgate_shared::verify::verifier_for(provider, &Default::default())
+        .expect("known provider");
+    v.sign(secret, body, url, now_ms, delivery_id, event_type)
+}
+
+/// POSTs a body with headers; returns status and parsed JSON body.
+pub async fn post(url: &str, headers: &[(String, String)], body: Vec<u8>) -> (u16, Value) {
+    let client = reqwest::Client::new();
+    let mut req = client.post(url).body(body);
+    for (k, v) in headers {
+        req = req.header(k, v);
+    }
+    let res = req.send().await.expect("request");
+    let status = res.status().as_u16();
+    let text = res.text().await.unwrap_or_default();
+    let json = serde_json::from_str(&text)
+        .unwrap_or_else(|_| panic!("body is not JSON: {text:?} (status {status})"));
+    (status, json)
+}
+
+/// Sends a correctly signed delivery to a stack.
+pub async fn send(
+    stack: &Stack,
+    source: &str,
+    provider: &str,
+    secret: &str,
+    delivery_id: &str,
+    event_type: &str,
+    body: &[u8],
+) -> (u16, Value) {
+    let url = stack.url(source);
+    let h = signed(
+        provider,
+        secret,
+        body,
+        &url,
+        delivery_id,
+        event_type,
+        hookgate_shared::clock::now_ms(),
+    );
+    post(&url, &h, body.to_vec()).await
+}
+
+/// Writes an executable shell script into `dir`.
+pub fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let p = dir.join(name);
+    std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    p
+}

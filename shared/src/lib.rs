@@ -15,6 +15,8 @@ pub mod ingest;
 pub mod lambda;
 pub mod message;
 pub mod model;
+#[cfg(all(feature = "aws", feature = "contract"))]
+pub mod moto;
 pub mod ports;
 pub mod process;
 pub mod query;

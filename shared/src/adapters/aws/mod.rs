@@ -1,1 +1,133 @@
 //! The AWS backend: DynamoDB store, SQS queues, Secrets Manager.
+//!
+//! Clients are built once from an [`SdkConfig`] with no network call; [`load_sdk_config`] reads
+//! the environment (region, the default credential chain, `AWS_ENDPOINT_URL`…).
+
+mod error;
+mod item;
+pub mod provision;
+mod queue;
+mod secrets;
+mod store;
+
+use std::sync::Arc;
+
+pub use aws_config::SdkConfig;
+pub use error::{AwsError, AwsErrorKind};
+pub use item::{
+    INDEX_BY_SOURCE, INDEX_PENDING, PENDING_SHARDS, attr, event_to_item, item_size, item_to_event,
+    pending_shard, value_size,
+};
+pub use provision::{ProvisionError, ProvisionOptions, Provisioned, provision};
+pub use queue::SqsQueue;
+pub use secrets::SecretsManagerStore;
+pub use store::DynamoStore;
+
+/// Loads the SDK configuration from the environment: region, the default credential chain
+/// (environment, profile, web identity, ECS, IMDS) and `AWS_ENDPOINT_URL[_<SERVICE>]`.
+pub async fn load_sdk_config() -> SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await
+}
+
+/// Every AWS adapter, built from one configuration.
+#[derive(Debug, Clone)]
+pub struct AwsBackend {
+    pub store: Arc<DynamoStore>,
+    pub queue: Arc<SqsQueue>,
+    pub dlq: Arc<SqsQueue>,
+    pub secrets: Arc<SecretsManagerStore>,
+}
+
+impl AwsBackend {
+    /// Builds the clients once; no network call.
+    pub fn new(sdk: &SdkConfig, table: String, queue_url: String, dlq_url: String) -> Self {
+        Self::from_clients(
+            aws_sdk_dynamodb::Client::new(sdk),
+            aws_sdk_sqs::Client::new(sdk),
+            aws_sdk_secretsmanager::Client::new(sdk),
+            table,
+            queue_url,
+            dlq_url,
+        )
+    }
+
+    /// From clients configured by the caller (e.g. with interceptors or custom timeouts).
+    pub fn from_clients(
+        dynamodb: aws_sdk_dynamodb::Client,
+        sqs: aws_sdk_sqs::Client,
+        secretsmanager: aws_sdk_secretsmanager::Client,
+        table: String,
+        queue_url: String,
+        dlq_url: String,
+    ) -> Self {
+        Self {
+            store: Arc::new(DynamoStore::new(dynamodb, table)),
+            queue: Arc::new(SqsQueue::new(sqs.clone(), queue_url)),
+            dlq: Arc::new(SqsQueue::new(sqs, dlq_url)),
+            secrets: Arc::new(SecretsManagerStore::new(secretsmanager)),
+        }
+    }
+}
+
+/// One adapter method and the IAM actions it calls.
+pub type ActionTable = &'static [(&'static str, &'static [&'static str])];
+
+/// [`DynamoStore`]: the `EventStore` methods. `pending` and `list` query the table's indexes
+/// (`table/*/index/*` resources).
+pub const STORE_ACTIONS: ActionTable = &[
+    ("put_new", &["dynamodb:PutItem"]),
+    ("get", &["dynamodb:GetItem"]),
+    ("get_many", &["dynamodb:BatchGetItem"]),
+    ("claim", &["dynamodb:UpdateItem"]),
+    ("record", &["dynamodb:UpdateItem"]),
+    ("mark_replay", &["dynamodb:UpdateItem"]),
+    ("pending", &["dynamodb:Query"]),
+    ("list", &["dynamodb:Query", "dynamodb:Scan"]),
+];
+
+/// [`SqsQueue`]: the `Queue` methods. `native_redrive` runs on the DLQ; SQS's message move task
+/// also needs `sqs:ReceiveMessage`, `sqs:DeleteMessage` on the DLQ and `sqs:SendMessage` on the
+/// destination queue, so they are listed with it.
+pub const QUEUE_ACTIONS: ActionTable = &[
+    ("send", &["sqs:SendMessage"]),
+    ("receive", &["sqs:ReceiveMessage"]),
+    ("delete", &["sqs:DeleteMessage"]),
+    ("change_visibility", &["sqs:ChangeMessageVisibility"]),
+    ("stats", &["sqs:GetQueueAttributes"]),
+    ("peek", &["sqs:ReceiveMessage"]),
+    (
+        "native_redrive",
+        &[
+            "sqs:GetQueueAttributes",
+            "sqs:StartMessageMoveTask",
+            "sqs:ReceiveMessage",
+            "sqs:DeleteMessage",
+            "sqs:SendMessage",
+        ],
+    ),
+];
+
+/// [`SecretsManagerStore`].
+pub const SECRETS_ACTIONS: ActionTable = &[("fetch", &["secretsmanager:GetSecretValue"])];
+
+/// [`provision`] (`hookgate aws init`): deploy-time only, never granted to the functions.
+pub const PROVISION_ACTIONS: ActionTable = &[(
+    "provision",
+    &[
+        "dynamodb:CreateTable",
+        "dynamodb:DescribeTable",
+        "dynamodb:DescribeTimeToLive",
+        "dynamodb:UpdateTimeToLive",
+        "sqs:CreateQueue",
+        "sqs:GetQueueUrl",
+        "sqs:SetQueueAttributes",
+        "sqs:GetQueueAttributes",
+    ],
+)];
+
+/// The actions of `method` in `table`, if listed.
+pub fn actions_of(table: ActionTable, method: &str) -> Option<&'static [&'static str]> {
+    table.iter().find(|(m, _)| *m == method).map(|(_, a)| *a)
+}

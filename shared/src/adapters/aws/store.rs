@@ -1,0 +1,856 @@
+//! The event store on DynamoDB.
+//!
+//! Table: partition key `event_id` (S). GSI `by_source` (`source` S, `received_at` N, all
+//! attributes) for listing and bulk replay. Sparse GSI `pending` (`pending_shard` S,
+//! `pending_since` N, plus `generation`): its attributes exist only while an event is `received`.
+//! TTL on `expires_at` (epoch seconds). Every port method is one DynamoDB call (plus paging), and
+//! none reads before it writes.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, KeysAndAttributes, ReturnValue, ReturnValuesOnConditionCheckFailure,
+};
+use base64::Engine as _;
+use serde::Deserialize;
+use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_attribute_value};
+
+use super::error::AwsError;
+use super::item::{
+    INDEX_BY_SOURCE, INDEX_PENDING, attr, event_to_item, item_to_event, pending_shard,
+    pending_shards,
+};
+use crate::model::{EventId, EventStatus, Generation, Millis, NewEvent, StoredEvent};
+use crate::ports::{
+    ClaimOutcome, ClaimRequest, EventFilter, EventStore, Page, PageRequest, PendingEvent,
+    PutOutcome, RecordOutcome, RecordRequest, ReplayMark, StoreError,
+};
+
+/// `BatchGetItem` takes at most this many keys.
+const BATCH_GET_MAX: usize = 100;
+/// How many times `get_many` re-asks for `UnprocessedKeys` before giving up.
+const UNPROCESSED_RETRIES: u32 = 5;
+/// The largest page DynamoDB is asked for at once.
+const MAX_PAGE: usize = 1000;
+
+/// The DynamoDB event store.
+#[derive(Debug, Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStore {
+    /// No network call: the client is used as it is.
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    fn key(id: &EventId) -> (String, AttributeValue) {
+        (attr::EVENT_ID.to_owned(), s(id.as_str()))
+    }
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+/// Collects `#name` placeholders and `:value`s for one expression.
+#[derive(Default)]
+struct Expr {
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+impl Expr {
+    /// `#attr`, registered.
+    fn n(&mut self, attr: &str) -> String {
+        let p = format!("#{attr}");
+        self.names.insert(p.clone(), attr.to_owned());
+        p
+    }
+    /// `:key`, registered with its value.
+    fn v(&mut self, key: &str, value: AttributeValue) -> String {
+        let p = format!(":{key}");
+        self.values.insert(p.clone(), value);
+        p
+    }
+    fn names(&self) -> Option<HashMap<String, String>> {
+        (!self.names.is_empty()).then(|| self.names.clone())
+    }
+    fn values(&self) -> Option<HashMap<String, AttributeValue>> {
+        (!self.values.is_empty()).then(|| self.values.clone())
+    }
+}
+
+/// Builds `SET a, b REMOVE c, d`.
+#[derive(Default)]
+struct Update {
+    set: Vec<String>,
+    remove: Vec<String>,
+}
+
+impl Update {
+    fn render(&self) -> String {
+        let mut out = String::new();
+        if !self.set.is_empty() {
+            out.push_str("SET ");
+            out.push_str(&self.set.join(", "));
+        }
+        if !self.remove.is_empty() {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str("REMOVE ");
+            out.push_str(&self.remove.join(", "));
+        }
+        out
+    }
+}
+
+fn status_value(st: EventStatus) -> AttributeValue {
+    s(st.as_str())
+}
+
+fn encode_err(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Invalid(format!("{what} cannot be encoded: {e}"))
+}
+
+/// Why a claim's condition failed, read from the item as it was (`ALL_OLD`).
+pub(crate) fn classify_claim(old: &StoredEvent, g: Generation, now: Millis) -> ClaimOutcome {
+    if old.generation > g {
+        ClaimOutcome::Superseded {
+            current: old.generation,
+        }
+    } else if old.processed_generation >= g.get() {
+        ClaimOutcome::AlreadyProcessed
+    } else if old.generation < g {
+        // The message names a generation the stored event never reached (the item expired and
+        // the delivery was stored anew): that generation does not exist.
+        ClaimOutcome::NotFound
+    } else {
+        match &old.lease {
+            Some(l) if l.until >= now => ClaimOutcome::Leased { until: l.until },
+            // Unreachable while the condition mirrors the checks above; report the lease state
+            // rather than invent a success.
+            Some(l) => ClaimOutcome::Leased { until: l.until },
+            None => ClaimOutcome::Leased { until: now },
+        }
+    }
+}
+
+#[async_trait]
+impl EventStore for DynamoStore {
+    async fn put_new(&self, event: &NewEvent) -> Result<PutOutcome, StoreError> {
+        let stored = StoredEvent::from_new(event.clone());
+        let item = event_to_item(&stored)?;
+        let mut ex = Expr::default();
+        let cond = format!("attribute_not_exists({})", ex.n(attr::EVENT_ID));
+        let res = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(cond)
+            .set_expression_attribute_names(ex.names())
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(PutOutcome::Inserted),
+            Err(e) => {
+                if let Some(PutItemError::ConditionalCheckFailedException(c)) = e.as_service_error()
+                {
+                    let old = c.item.clone().ok_or_else(|| {
+                        StoreError::Corrupt(format!(
+                            "{} exists but the conditional check returned no item",
+                            event.event_id
+                        ))
+                    })?;
+                    return Ok(PutOutcome::Duplicate(Box::new(item_to_event(old)?)));
+                }
+                Err(AwsError::from_sdk("PutItem", e).into())
+            }
+        }
+    }
+
+    async fn get(&self, id: &EventId) -> Result<Option<StoredEvent>, StoreError> {
+        let (k, v) = Self::key(id);
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(k, v)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("GetItem", e))?;
+        out.item.map(item_to_event).transpose()
+    }
+
+    async fn get_many(&self, ids: &[EventId]) -> Result<Vec<StoredEvent>, StoreError> {
+        let mut seen = HashSet::new();
+        let unique: Vec<&EventId> = ids.iter().filter(|id| seen.insert(*id)).collect();
+        let mut found: HashMap<String, StoredEvent> = HashMap::new();
+        for chunk in unique.chunks(BATCH_GET_MAX) {
+            let keys: Vec<HashMap<String, AttributeValue>> = chunk
+                .iter()
+                .map(|id| HashMap::from([Self::key(id)]))
+                .collect();
+            let mut pending = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| encode_err("BatchGetItem keys", e))?,
+            );
+            let mut round = 0u32;
+            while let Some(request) = pending.take() {
+                if round > 0 {
+                    if round > UNPROCESSED_RETRIES {
+                        return Err(StoreError::Unavailable(format!(
+                            "BatchGetItem left keys unprocessed after {UNPROCESSED_RETRIES} retries"
+                        )));
+                    }
+                    let backoff = 20u64.saturating_mul(1 << round.min(6));
+                    tokio::time::sleep(Duration::from_millis(backoff)).await;
+                }
+                round += 1;
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::from_sdk("BatchGetItem", e))?;
+                if let Some(mut responses) = out.responses
+                    && let Some(items) = responses.remove(&self.table)
+                {
+                    for item in items {
+                        let ev = item_to_event(item)?;
+                        found.insert(ev.event_id.as_str().to_owned(), ev);
+                    }
+                }
+                pending = out
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                    .filter(|k| !k.keys.is_empty());
+            }
+        }
+        Ok(unique
+            .into_iter()
+            .filter_map(|id| found.remove(id.as_str()))
+            .collect())
+    }
+
+    async fn claim(&self, req: &ClaimRequest) -> Result<ClaimOutcome, StoreError> {
+        let mut ex = Expr::default();
+        let g = req.generation.get();
+        let (gen_n, proc_n, lease_n) = (
+            ex.n(attr::GENERATION),
+            ex.n(attr::PROCESSED_GENERATION),
+            ex.n(attr::LEASE_UNTIL),
+        );
+        let (g_v, now_v) = (ex.v("g", n(g)), ex.v("now", n(req.now)));
+        let cond = format!(
+            "{gen_n} = {g_v} AND {proc_n} < {g_v} AND \
+             (attribute_not_exists({lease_n}) OR {lease_n} < {now_v})"
+        );
+        let mut up = Update::default();
+        up.set.push(format!(
+            "{} = {}",
+            ex.n(attr::STATUS),
+            ex.v("processing", status_value(EventStatus::Processing))
+        ));
+        up.set.push(format!(
+            "{} = {}",
+            ex.n(attr::LEASE_TOKEN),
+            ex.v("token", s(&req.token))
+        ));
+        up.set
+            .push(format!("{} = {g_v}", ex.n(attr::LEASE_GENERATION)));
+        up.set
+            .push(format!("{lease_n} = {}", ex.v("until", n(req.lease_until))));
+        let attempts = ex.n(attr::ATTEMPTS);
+        up.set
+            .push(format!("{attempts} = {attempts} + {}", ex.v("one", n(1))));
+        up.set.push(format!("{} = {now_v}", ex.n(attr::UPDATED_AT)));
+        up.remove.push(ex.n(attr::PENDING_SHARD));
+        up.remove.push(ex.n(attr::PENDING_SINCE));
+
+        let (k, v) = Self::key(&req.event_id);
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(k, v)
+            .update_expression(up.render())
+            .condition_expression(cond)
+            .set_expression_attribute_names(ex.names())
+            .set_expression_attribute_values(ex.values())
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match res {
+            Ok(out) => {
+                let item = out.attributes.ok_or_else(|| {
+                    StoreError::Corrupt(format!("claim of {} returned no item", req.event_id))
+                })?;
+                Ok(ClaimOutcome::Claimed(Box::new(item_to_event(item)?)))
+            }
+            Err(e) => {
+                if let Some(UpdateItemError::ConditionalCheckFailedException(c)) =
+                    e.as_service_error()
+                {
+                    return match c.item.clone() {
+                        None => Ok(ClaimOutcome::NotFound),
+                        Some(old) => Ok(classify_claim(
+                            &item_to_event(old)?,
+                            req.generation,
+                            req.now,
+                        )),
+                    };
+                }
+                Err(AwsError::from_sdk("UpdateItem", e).into())
+            }
+        }
+    }
+
+    async fn record(&self, req: &RecordRequest) -> Result<RecordOutcome, StoreError> {
+        let mut ex = Expr::default();
+        let g = req.generation.get();
+        let g_v = ex.v("g", n(g));
+        let now_v = ex.v("now", n(req.now));
+        let cond = format!(
+            "{} = {} AND {} = {g_v}",
+            ex.n(attr::LEASE_TOKEN),
+            ex.v("token", s(&req.token)),
+            ex.n(attr::GENERATION)
+        );
+        let mut up = Update::default();
+        up.set.push(format!(
+            "{} = {}",
+            ex.n(attr::STATUS),
+            ex.v("status", status_value(req.status))
+        ));
+        up.set.push(format!("{} = {now_v}", ex.n(attr::UPDATED_AT)));
+        up.set
+            .push(format!("{} = {g_v}", ex.n(attr::HANDLERS_GENERATION)));
+        if req.handlers_done.is_empty() {
+            up.remove.push(ex.n(attr::HANDLERS_DONE));
+        } else {
+            let done: BTreeMap<&str, &str> = req
+                .handlers_done
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            let val = to_attribute_value(done).map_err(|e| encode_err("handlers_done", e))?;
+            up.set.push(format!(
+                "{} = {}",
+                ex.n(attr::HANDLERS_DONE),
+                ex.v("done", val)
+            ));
+        }
+        if req.attempt_log.is_empty() {
+            up.remove.push(ex.n(attr::ATTEMPT_LOG));
+        } else {
+            let val =
+                to_attribute_value(&req.attempt_log).map_err(|e| encode_err("attempt_log", e))?;
+            up.set.push(format!(
+                "{} = {}",
+                ex.n(attr::ATTEMPT_LOG),
+                ex.v("log", val)
+            ));
+        }
+        match &req.last_error {
+            Some(err) => up.set.push(format!(
+                "{} = {}",
+                ex.n(attr::LAST_ERROR),
+                ex.v("err", s(err))
+            )),
+            None => up.remove.push(ex.n(attr::LAST_ERROR)),
+        }
+        if req.final_for_generation {
+            up.set
+                .push(format!("{} = {g_v}", ex.n(attr::PROCESSED_GENERATION)));
+        }
+        if req.status.is_final() {
+            up.set
+                .push(format!("{} = {now_v}", ex.n(attr::FINISHED_AT)));
+        }
+        for a in [attr::LEASE_TOKEN, attr::LEASE_GENERATION, attr::LEASE_UNTIL] {
+            up.remove.push(ex.n(a));
+        }
+
+        let (k, v) = Self::key(&req.event_id);
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(k, v)
+            .update_expression(up.render())
+            .condition_expression(cond)
+            .set_expression_attribute_names(ex.names())
+            .set_expression_attribute_values(ex.values())
+            .return_values(ReturnValue::None)
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(RecordOutcome::Recorded),
+            Err(e) => {
+                if let Some(UpdateItemError::ConditionalCheckFailedException(_)) =
+                    e.as_service_error()
+                {
+                    return Ok(RecordOutcome::LeaseLost);
+                }
+                Err(AwsError::from_sdk("UpdateItem", e).into())
+            }
+        }
+    }
+
+    async fn mark_replay(&self, mark: &ReplayMark) -> Result<Option<StoredEvent>, StoreError> {
+        let mut ex = Expr::default();
+        let cond = format!("attribute_exists({})", ex.n(attr::EVENT_ID));
+        let now_v = ex.v("now", n(mark.now));
+        let mut up = Update::default();
+        let gen_n = ex.n(attr::GENERATION);
+        up.set
+            .push(format!("{gen_n} = {gen_n} + {}", ex.v("one", n(1))));
+        up.set.push(format!(
+            "{} = {}",
+            ex.n(attr::STATUS),
+            ex.v("received", status_value(EventStatus::Received))
+        ));
+        up.set.push(format!(
+            "{} = {}",
+            ex.n(attr::REPLAY_RUN_ID),
+            ex.v("run", s(&mark.run_id))
+        ));
+        up.set.push(format!(
+            "{} = {}",
+            ex.n(attr::PENDING_SHARD),
+            ex.v("shard", s(pending_shard(&mark.event_id)))
+        ));
+        up.set
+            .push(format!("{} = {now_v}", ex.n(attr::PENDING_SINCE)));
+        up.set.push(format!("{} = {now_v}", ex.n(attr::UPDATED_AT)));
+        for a in [
+            attr::LEASE_TOKEN,
+            attr::LEASE_GENERATION,
+            attr::LEASE_UNTIL,
+            attr::FINISHED_AT,
+        ] {
+            up.remove.push(ex.n(a));
+        }
+        let (k, v) = Self::key(&mark.event_id);
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(k, v)
+            .update_expression(up.render())
+            .condition_expression(cond)
+            .set_expression_attribute_names(ex.names())
+            .set_expression_attribute_values(ex.values())
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match res {
+            Ok(out) => {
+                let item = out.attributes.ok_or_else(|| {
+                    StoreError::Corrupt(format!("replay of {} returned no item", mark.event_id))
+                })?;
+                Ok(Some(item_to_event(item)?))
+            }
+            Err(e) => {
+                if let Some(UpdateItemError::ConditionalCheckFailedException(_)) =
+                    e.as_service_error()
+                {
+                    return Ok(None);
+                }
+                Err(AwsError::from_sdk("UpdateItem", e).into())
+            }
+        }
+    }
+
+    async fn pending(
+        &self,
+        older_than: Millis,
+        limit: usize,
+    ) -> Result<Vec<PendingEvent>, StoreError> {
+        #[derive(Deserialize)]
+        struct Row {
+            event_id: String,
+            generation: u32,
+            pending_since: Millis,
+        }
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut all = Vec::new();
+        for shard in pending_shards() {
+            // Each shard is read oldest first, at most `limit` rows; the merge keeps the oldest.
+            let mut got = 0usize;
+            let mut start: Option<HashMap<String, AttributeValue>> = None;
+            loop {
+                let mut ex = Expr::default();
+                let cond = format!(
+                    "{} = {} AND {} < {}",
+                    ex.n(attr::PENDING_SHARD),
+                    ex.v("shard", s(&shard)),
+                    ex.n(attr::PENDING_SINCE),
+                    ex.v("before", n(older_than))
+                );
+                let out = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(INDEX_PENDING)
+                    .key_condition_expression(cond)
+                    .set_expression_attribute_names(ex.names())
+                    .set_expression_attribute_values(ex.values())
+                    .scan_index_forward(true)
+                    .limit(page_limit(limit - got))
+                    .set_exclusive_start_key(start.take())
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::from_sdk("Query", e))?;
+                for item in out.items.unwrap_or_default() {
+                    let row: Row = from_item(item)
+                        .map_err(|e| StoreError::Corrupt(format!("pending index row: {e}")))?;
+                    let event_id = EventId::parse(&row.event_id)
+                        .map_err(|e| StoreError::Corrupt(format!("pending index row: {e}")))?;
+                    let generation = Generation::new(row.generation)
+                        .map_err(|e| StoreError::Corrupt(format!("pending index row: {e}")))?;
+                    all.push(PendingEvent {
+                        event_id,
+                        generation,
+                        since: row.pending_since,
+                    });
+                    got += 1;
+                }
+                start = out.last_evaluated_key.filter(|k| !k.is_empty());
+                if start.is_none() || got >= limit {
+                    break;
+                }
+            }
+        }
+        all.sort_by(|a, b| a.since.cmp(&b.since).then(a.event_id.cmp(&b.event_id)));
+        all.truncate(limit);
+        Ok(all)
+    }
+
+    async fn list(&self, filter: &EventFilter, page: &PageRequest) -> Result<Page, StoreError> {
+        let mode = if filter.source.is_some() {
+            CursorMode::Query
+        } else {
+            CursorMode::Scan
+        };
+        let had_cursor = page.cursor.is_some();
+        let mut start = match &page.cursor {
+            Some(c) => Some(decode_cursor(c, mode, filter)?),
+            None => None,
+        };
+        if page.limit == 0 {
+            return Ok(Page {
+                events: Vec::new(),
+                next_cursor: page.cursor.clone(),
+            });
+        }
+        // An empty time range matches nothing (and cannot be a key condition).
+        if let (Some(a), Some(b)) = (filter.since, filter.until)
+            && b <= a
+        {
+            return Ok(Page {
+                events: Vec::new(),
+                next_cursor: None,
+            });
+        }
+        let mut events = Vec::new();
+        let next_cursor = loop {
+            let remaining = page.limit - events.len();
+            let (items, last) = match &filter.source {
+                Some(source) => {
+                    let mut ex = Expr::default();
+                    let src = ex.n(attr::SOURCE);
+                    let mut key = format!("{src} = {}", ex.v("source", s(source.as_str())));
+                    let at = if filter.since.is_some() || filter.until.is_some() {
+                        ex.n(attr::RECEIVED_AT)
+                    } else {
+                        String::new()
+                    };
+                    match (filter.since, filter.until) {
+                        (Some(a), Some(b)) => key.push_str(&format!(
+                            " AND {at} BETWEEN {} AND {}",
+                            ex.v("since", n(a)),
+                            ex.v("until", n(b - 1))
+                        )),
+                        (Some(a), None) => {
+                            key.push_str(&format!(" AND {at} >= {}", ex.v("since", n(a))))
+                        }
+                        (None, Some(b)) => {
+                            key.push_str(&format!(" AND {at} < {}", ex.v("until", n(b))))
+                        }
+                        (None, None) => {}
+                    }
+                    let filter_expr = non_key_filter(&mut ex, filter, false);
+                    let out = self
+                        .client
+                        .query()
+                        .table_name(&self.table)
+                        .index_name(INDEX_BY_SOURCE)
+                        .key_condition_expression(key)
+                        .set_filter_expression(filter_expr)
+                        .set_expression_attribute_names(ex.names())
+                        .set_expression_attribute_values(ex.values())
+                        .scan_index_forward(false)
+                        .limit(page_limit(remaining))
+                        .set_exclusive_start_key(start.take())
+                        .send()
+                        .await
+                        .map_err(|e| list_error(AwsError::from_sdk("Query", e), had_cursor))?;
+                    (out.items.unwrap_or_default(), out.last_evaluated_key)
+                }
+                None => {
+                    let mut ex = Expr::default();
+                    let filter_expr = non_key_filter(&mut ex, filter, true);
+                    let out = self
+                        .client
+                        .scan()
+                        .table_name(&self.table)
+                        .set_filter_expression(filter_expr)
+                        .set_expression_attribute_names(ex.names())
+                        .set_expression_attribute_values(ex.values())
+                        .consistent_read(true)
+                        .limit(page_limit(remaining))
+                        .set_exclusive_start_key(start.take())
+                        .send()
+                        .await
+                        .map_err(|e| list_error(AwsError::from_sdk("Scan", e), had_cursor))?;
+                    (out.items.unwrap_or_default(), out.last_evaluated_key)
+                }
+            };
+            for item in items {
+                events.push(item_to_event(item)?);
+            }
+            start = last.filter(|k| !k.is_empty());
+            match &start {
+                None => break None,
+                Some(k) if events.len() >= page.limit => break Some(encode_cursor(mode, k)?),
+                Some(_) => {}
+            }
+        };
+        if mode == CursorMode::Scan {
+            // A scan has no order: each page is sorted, newest first. A global order needs a
+            // source (the `by_source` index).
+            events.sort_by(|a, b| {
+                b.received_at
+                    .cmp(&a.received_at)
+                    .then(b.event_id.cmp(&a.event_id))
+            });
+        }
+        Ok(Page {
+            events,
+            next_cursor,
+        })
+    }
+}
+
+/// A `Limit` for one request: what is still wanted, within DynamoDB's range.
+fn page_limit(remaining: usize) -> i32 {
+    i32::try_from(remaining.clamp(1, MAX_PAGE)).unwrap_or(1)
+}
+
+/// Filters DynamoDB applies after reading (they do not reduce the read cost).
+fn non_key_filter(ex: &mut Expr, f: &EventFilter, with_time: bool) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Some(st) = f.status {
+        parts.push(format!(
+            "{} = {}",
+            ex.n(attr::STATUS),
+            ex.v("f_status", status_value(st))
+        ));
+    }
+    if let Some(t) = &f.event_type {
+        parts.push(format!(
+            "{} = {}",
+            ex.n(attr::EVENT_TYPE),
+            ex.v("f_type", s(t))
+        ));
+    }
+    if let Some(d) = &f.delivery_id {
+        parts.push(format!(
+            "{} = {}",
+            ex.n(attr::DELIVERY_ID),
+            ex.v("f_delivery", s(d.as_str()))
+        ));
+    }
+    if with_time {
+        if let Some(a) = f.since {
+            let at = ex.n(attr::RECEIVED_AT);
+            parts.push(format!("{at} >= {}", ex.v("f_since", n(a))));
+        }
+        if let Some(b) = f.until {
+            let at = ex.n(attr::RECEIVED_AT);
+            parts.push(format!("{at} < {}", ex.v("f_until", n(b))));
+        }
+    }
+    (!parts.is_empty()).then(|| parts.join(" AND "))
+}
+
+/// A start key DynamoDB refuses is a cursor this listing did not issue.
+fn list_error(e: AwsError, had_cursor: bool) -> StoreError {
+    if had_cursor && e.code_is("ValidationException") {
+        StoreError::Invalid(format!("cursor does not fit this listing: {e}"))
+    } else {
+        e.into()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CursorMode {
+    Query,
+    Scan,
+}
+
+impl CursorMode {
+    fn tag(self) -> &'static str {
+        match self {
+            Self::Query => "q",
+            Self::Scan => "s",
+        }
+    }
+}
+
+/// Cursor = base64url(JSON `{"m": "q"|"s", "k": {attr: {"S"|"N": value}}}`) of LastEvaluatedKey.
+fn encode_cursor(
+    mode: CursorMode,
+    key: &HashMap<String, AttributeValue>,
+) -> Result<String, StoreError> {
+    let mut k = serde_json::Map::new();
+    for (name, v) in key {
+        let typed = match v {
+            AttributeValue::S(x) => serde_json::json!({ "S": x }),
+            AttributeValue::N(x) => serde_json::json!({ "N": x }),
+            other => {
+                return Err(StoreError::Corrupt(format!(
+                    "unexpected key attribute type for {name}: {other:?}"
+                )));
+            }
+        };
+        k.insert(name.clone(), typed);
+    }
+    let doc = serde_json::json!({ "m": mode.tag(), "k": k });
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(doc.to_string()))
+}
+
+fn decode_cursor(
+    raw: &str,
+    mode: CursorMode,
+    filter: &EventFilter,
+) -> Result<HashMap<String, AttributeValue>, StoreError> {
+    let invalid = |why: &str| StoreError::Invalid(format!("invalid cursor: {why}"));
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(raw)
+        .map_err(|_| invalid("not base64url"))?;
+    let doc: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| invalid("not JSON"))?;
+    if doc.get("m").and_then(|m| m.as_str()) != Some(mode.tag()) {
+        return Err(invalid("issued for a listing of another kind"));
+    }
+    let obj = doc
+        .get("k")
+        .and_then(|k| k.as_object())
+        .ok_or_else(|| invalid("no key"))?;
+    let mut key = HashMap::new();
+    for (name, v) in obj {
+        let av = match (
+            v.get("S").and_then(|x| x.as_str()),
+            v.get("N").and_then(|x| x.as_str()),
+        ) {
+            (Some(x), None) => s(x),
+            (None, Some(x)) if x.parse::<i64>().is_ok() => n(x),
+            _ => return Err(invalid("bad key attribute")),
+        };
+        key.insert(name.clone(), av);
+    }
+    let id_ok = key
+        .get(attr::EVENT_ID)
+        .and_then(|v| v.as_s().ok())
+        .is_some_and(|id| EventId::parse(id).is_ok());
+    if !id_ok {
+        return Err(invalid("no event id"));
+    }
+    let expected_len = match mode {
+        CursorMode::Scan => 1,
+        CursorMode::Query => 3,
+    };
+    if key.len() != expected_len {
+        return Err(invalid("wrong key shape"));
+    }
+    if mode == CursorMode::Query {
+        let src = key.get(attr::SOURCE).and_then(|v| v.as_s().ok());
+        let want = filter.source.as_ref().map(|x| x.as_str());
+        if src.map(String::as_str) != want || !key.contains_key(attr::RECEIVED_AT) {
+            return Err(invalid("issued for another source"));
+        }
+    }
+    Ok(key)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::model::SourceName;
+
+    #[test]
+    fn cursor_round_trips_and_rejects_garbage() {
+        let key = HashMap::from([
+            (
+                attr::EVENT_ID.to_owned(),
+                s("evt_abcdefghijklmnopqrstuvwxyz"),
+            ),
+            (attr::SOURCE.to_owned(), s("github")),
+            (attr::RECEIVED_AT.to_owned(), n(1234)),
+        ]);
+        let f = EventFilter {
+            source: Some(SourceName::parse("github").unwrap()),
+            ..EventFilter::default()
+        };
+        let c = encode_cursor(CursorMode::Query, &key).unwrap();
+        assert_eq!(decode_cursor(&c, CursorMode::Query, &f).unwrap(), key);
+        assert!(decode_cursor(&c, CursorMode::Scan, &EventFilter::default()).is_err());
+        let other = EventFilter {
+            source: Some(SourceName::parse("stripe").unwrap()),
+            ..EventFilter::default()
+        };
+        assert!(decode_cursor(&c, CursorMode::Query, &other).is_err());
+        for bad in ["", "!!!", "e30", "bm90IGpzb24"] {
+            assert!(matches!(
+                decode_cursor(bad, CursorMode::Scan, &f),
+                Err(StoreError::Invalid(_))
+            ));
+        }
+    }
+}

@@ -9,8 +9,10 @@
 //! relative to `working_dir` when one is set.
 //!
 //! Outcomes: exit 0 is a success; exit 75 (`EX_TEMPFAIL`), death by a signal and the timeout are
-//! transient; any other exit code, and a program that cannot be started, are permanent. On
-//! timeout (or when the handler is cancelled) the program's whole process group is killed.
+//! transient; any other exit code, and a program that cannot be started, are permanent. The
+//! program leads its own process group: on timeout (or when the handler is cancelled) the whole
+//! group is killed; after a normal exit, anything it deliberately left running in the background
+//! is left alone (its output is no longer read after a short grace period).
 //! The report keeps the exit code and the last [`OUTPUT_TAIL_BYTES`] of stdout and stderr
 //! interleaved as they arrived.
 

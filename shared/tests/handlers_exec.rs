@@ -324,7 +324,7 @@ async fn large_output_keeps_only_the_tail() {
 }
 
 #[tokio::test]
-async fn program_ignoring_a_large_stdin_does_not_deadlock() {
+async fn large_stdin_and_output_never_deadlock() {
     let dir = tempfile::tempdir().unwrap();
     let quick = script(dir.path(), "quick.sh", "echo done-without-reading");
     let slow = script(
@@ -333,12 +333,23 @@ async fn program_ignoring_a_large_stdin_does_not_deadlock() {
         "sleep 0.2\necho slept-without-reading",
     );
     let reader = script(dir.path(), "reader.sh", "wc -c");
+    // Fills its output pipe before it reads stdin: only works if both flow at once.
+    let chatty_reader = script(
+        dir.path(),
+        "chatty-reader.sh",
+        "head -c 300000 /dev/zero | tr '\\0' 'z'\necho\nwc -c",
+    );
     let mut toml = sh_handler("quick", &quick, "timeout = \"1s\"");
     toml.push_str(&sh_handler("slow", &slow, "timeout = \"1s\""));
     toml.push_str(&sh_handler("reader", &reader, "timeout = \"1s\""));
+    toml.push_str(&sh_handler(
+        "chatty_reader",
+        &chatty_reader,
+        "timeout = \"1s\"",
+    ));
     let h = build(&toml);
-    // 4 MiB of payload: far more than a pipe buffer.
-    let e = event_with(&json!({ "blob": "x".repeat(4 << 20) }), 1);
+    // 1 MiB of payload: far more than a pipe buffer (64 KiB on Linux).
+    let e = event_with(&json!({ "blob": "x".repeat(1 << 20) }), 1);
     let envelope_len = serde_json::to_vec(&e.envelope()).unwrap().len();
 
     let r = run(&h, "quick", &e).await.unwrap();
@@ -350,6 +361,15 @@ async fn program_ignoring_a_large_stdin_does_not_deadlock() {
         r.output.as_deref().map(str::trim),
         Some(envelope_len.to_string().as_str())
     );
+    let r = run(&h, "chatty_reader", &e).await.unwrap();
+    let out = r.output.unwrap();
+    let mut lines = out.lines().rev();
+    assert_eq!(
+        lines.next().map(str::trim),
+        Some(envelope_len.to_string().as_str()),
+        "{out}"
+    );
+    assert!(lines.next().is_some_and(|l| l.ends_with("zzzz")), "{out}");
 }
 
 #[tokio::test]

@@ -9,10 +9,12 @@
 //! relative to `working_dir` when one is set.
 //!
 //! Outcomes: exit 0 is a success; exit 75 (`EX_TEMPFAIL`), death by a signal and the timeout are
-//! transient; any other exit code, and a program that cannot be started, are permanent. On
-//! timeout (or when the handler is cancelled) the program's whole process group is killed.
-//! The report keeps the exit code and the last [`OUTPUT_TAIL_BYTES`] of stdout and stderr
-//! interleaved as they arrived.
+//! transient; any other exit code, and a program that cannot be started, are permanent. The
+//! program leads its own process group: on timeout (or when the handler is cancelled) the whole
+//! group is killed; after a normal exit, anything it deliberately left running in the background
+//! is left alone (its output is no longer read after a short grace period).
+//! The report keeps the exit code and the last [`OUTPUT_TAIL_BYTES`] of stdout and stderr. On
+//! Unix both go to one pipe (as `2>&1` would), so the tail keeps the order the program wrote in.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -22,7 +24,9 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
+use tokio::process::{Child, ChildStdin, Command};
+#[cfg(not(unix))]
+use tokio::process::{ChildStderr, ChildStdout};
 
 use super::{BuildError, Event, Handler, HandlerError, HandlerReport};
 use crate::routing::ValueSource;
@@ -141,11 +145,11 @@ impl ExecHandler {
             .env(EVENT_ENV[3], event.delivery_id.as_str())
             .env(EVENT_ENV[4], event.generation.to_string())
             .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
             .kill_on_drop(true);
         #[cfg(unix)]
         cmd.process_group(0);
+        #[cfg(not(unix))]
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         if let Some(dir) = &self.working_dir {
             cmd.current_dir(dir);
         }
@@ -209,19 +213,25 @@ impl Handler for ExecHandler {
         })?;
 
         let mut cmd = self.command(event, &args, &env);
-        let mut child = spawn(&mut cmd).await.map_err(|e| self.spawn_error(&e))?;
+        #[cfg(unix)]
+        let merged = merged_output(&mut cmd)
+            .map_err(|e| HandlerError::transient(format!("cannot create the output pipe: {e}")))?;
+        let spawned = spawn(&mut cmd).await;
+        // The command holds our copies of the output pipe's write end: close them now, or the
+        // pipe never reaches its end.
+        drop(cmd);
+        let mut child = spawned.map_err(|e| self.spawn_error(&e))?;
         let mut group = ProcessGroup::of(&child);
         let stdin = child.stdin.take();
-        let stdout = child.stdout.take();
-        let stderr = child.stderr.take();
+        #[cfg(unix)]
+        let output = Output::Merged(merged);
+        #[cfg(not(unix))]
+        let output = Output::Split(child.stdout.take(), child.stderr.take());
 
         let mut tail = Tail::new(OUTPUT_TAIL_BYTES);
         let ended = {
             let mut pump = Box::pin(async {
-                tokio::join!(
-                    feed(stdin, &stdin_bytes),
-                    collect(stdout, stderr, &mut tail)
-                );
+                tokio::join!(feed(stdin, &stdin_bytes), collect(output, &mut tail));
             });
             let deadline = tokio::time::Instant::now() + self.timeout;
             let mut pumped = false;
@@ -418,25 +428,72 @@ async fn feed(stdin: Option<ChildStdin>, bytes: &[u8]) {
     }
 }
 
-/// Reads stdout and stderr to their ends, keeping only the tail.
-async fn collect(mut out: Option<ChildStdout>, mut err: Option<ChildStderr>, tail: &mut Tail) {
-    let mut out_buf = vec![0u8; READ_CHUNK];
-    let mut err_buf = vec![0u8; READ_CHUNK];
-    loop {
-        tokio::select! {
-            r = read_some(&mut out, &mut out_buf), if out.is_some() => match r {
-                Some(n) => tail.push(&out_buf[..n]),
-                None => out = None,
-            },
-            r = read_some(&mut err, &mut err_buf), if err.is_some() => match r {
-                Some(n) => tail.push(&err_buf[..n]),
-                None => err = None,
-            },
-            else => break,
+/// Where the program's output is read from.
+enum Output {
+    /// stdout and stderr share one pipe.
+    #[cfg(unix)]
+    Merged(tokio::net::unix::pipe::Receiver),
+    #[cfg(not(unix))]
+    Split(Option<ChildStdout>, Option<ChildStderr>),
+}
+
+/// Points the command's stdout and stderr at one new pipe; returns its read end.
+#[cfg(unix)]
+fn merged_output(cmd: &mut Command) -> io::Result<tokio::net::unix::pipe::Receiver> {
+    let (read, write) = cloexec_pipe()?;
+    let write2 = write.try_clone()?;
+    cmd.stdout(Stdio::from(write)).stderr(Stdio::from(write2));
+    tokio::net::unix::pipe::Receiver::from_owned_fd(read)
+}
+
+/// A pipe whose ends are not inherited by programs other threads start meanwhile.
+#[cfg(target_os = "linux")]
+fn cloexec_pipe() -> io::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
+    Ok(rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?)
+}
+#[cfg(all(unix, not(target_os = "linux")))]
+fn cloexec_pipe() -> io::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
+    let (read, write) = rustix::pipe::pipe()?;
+    rustix::io::fcntl_setfd(&read, rustix::io::FdFlags::CLOEXEC)?;
+    rustix::io::fcntl_setfd(&write, rustix::io::FdFlags::CLOEXEC)?;
+    Ok((read, write))
+}
+
+/// Reads the output to its end, keeping only the tail (memory stays bounded).
+async fn collect(output: Output, tail: &mut Tail) {
+    match output {
+        #[cfg(unix)]
+        Output::Merged(mut r) => {
+            let mut buf = vec![0u8; READ_CHUNK];
+            loop {
+                match r.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => tail.push(&buf[..n]),
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        Output::Split(mut out, mut err) => {
+            let mut out_buf = vec![0u8; READ_CHUNK];
+            let mut err_buf = vec![0u8; READ_CHUNK];
+            loop {
+                tokio::select! {
+                    r = read_some(&mut out, &mut out_buf), if out.is_some() => match r {
+                        Some(n) => tail.push(&out_buf[..n]),
+                        None => out = None,
+                    },
+                    r = read_some(&mut err, &mut err_buf), if err.is_some() => match r {
+                        Some(n) => tail.push(&err_buf[..n]),
+                        None => err = None,
+                    },
+                    else => break,
+                }
+            }
         }
     }
 }
 
+#[cfg(not(unix))]
 /// One read: `Some(n)` with `n > 0`, or `None` at the end (or on an error).
 async fn read_some<R: tokio::io::AsyncRead + Unpin>(
     r: &mut Option<R>,

@@ -7,6 +7,8 @@ pub mod app;
 pub mod clock;
 pub mod codec;
 pub mod config;
+#[cfg(feature = "contract")]
+pub mod contract;
 pub mod demo;
 pub mod handlers;
 pub mod http;

@@ -127,6 +127,11 @@ impl Queue for SqsQueue {
         wait: Duration,
         visibility: Option<Duration>,
     ) -> Result<Vec<Received>, QueueError> {
+        if !(1..=10).contains(&max) {
+            return Err(QueueError::Invalid(
+                "a receive takes 1 to 10 messages".into(),
+            ));
+        }
         self.receive_raw(max, wait.as_secs(), visibility.map(secs_ceil))
             .await
     }

@@ -101,6 +101,11 @@ fn load(conn: &Connection, id: &str) -> Result<Option<StoredEvent>, StoreError> 
 }
 
 fn insert(conn: &Connection, e: &NewEvent) -> Result<bool, StoreError> {
+    // An expired item is gone, as DynamoDB's TTL would have removed it: it no longer dedupes.
+    conn.prepare_cached("DELETE FROM events WHERE event_id = ?1 AND expires_at < ?2")
+        .map_err(db_err)?
+        .execute(params![e.event_id.as_str(), crate::clock::now_ms()])
+        .map_err(db_err)?;
     let n = conn
         .prepare_cached(
             "INSERT OR IGNORE INTO events (event_id, source, delivery_id, event_type, received_at, content_type, \

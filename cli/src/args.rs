@@ -35,8 +35,33 @@ pub struct Cli {
     )]
     pub log_format: LogFormat,
 
+    #[command(flatten)]
+    pub aws: AwsArgs,
+
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Where `--aws` commands find the deployment: flags, the environment (`eval "$(hookgate aws init)"`),
+/// or a CloudFormation stack's outputs. Credentials, region and `AWS_ENDPOINT_URL` come from the
+/// standard AWS environment.
+#[derive(Debug, Args, Clone, Default)]
+pub struct AwsArgs {
+    /// Use the AWS deployment (DynamoDB + SQS) instead of the local data dir.
+    #[arg(long, global = true)]
+    pub aws: bool,
+    /// DynamoDB table.
+    #[arg(long, global = true, env = "HOOKGATE_TABLE")]
+    pub table: Option<String>,
+    /// Main SQS queue URL.
+    #[arg(long, global = true, env = "HOOKGATE_QUEUE_URL")]
+    pub queue_url: Option<String>,
+    /// Dead-letter SQS queue URL.
+    #[arg(long, global = true, env = "HOOKGATE_DLQ_URL")]
+    pub dlq_url: Option<String>,
+    /// Read table and queues from this CloudFormation stack's outputs (TableName, QueueUrl, DlqUrl).
+    #[arg(long, global = true, env = "HOOKGATE_STACK")]
+    pub stack: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -62,6 +87,20 @@ pub enum Command {
     /// Validate or print the configuration.
     #[command(subcommand)]
     Config(ConfigCmd),
+    /// Set up AWS resources for `cargo lambda deploy` or an emulator.
+    #[command(subcommand)]
+    Aws(AwsCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AwsCmd {
+    /// Create (or reuse) the table with its indexes and TTL, the queue and the DLQ with its redrive
+    /// policy; print `export HOOKGATE_TABLE=… HOOKGATE_QUEUE_URL=… HOOKGATE_DLQ_URL=…` for `eval`.
+    Init {
+        /// Resource name prefix: PREFIX-events, PREFIX-queue, PREFIX-dlq.
+        #[arg(long, default_value = "hookgate")]
+        prefix: String,
+    },
 }
 
 impl Command {
@@ -75,6 +114,15 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "HOOKGATE_LISTEN", default_value = "127.0.0.1:3000")]
     pub listen: SocketAddr,
+    /// Store and queues: the embedded SQLite data dir, or AWS (DynamoDB + SQS, see --table/--stack).
+    #[arg(long, value_enum, default_value = "sqlite")]
+    pub backend: BackendKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BackendKind {
+    Sqlite,
+    Aws,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, Default)]

@@ -1,14 +1,20 @@
-//! Chooses the adapters at the edge: the embedded SQLite backend on the data dir.
+//! Chooses the adapters at the edge: the embedded SQLite backend on the data dir, or AWS
+//! (DynamoDB + SQS + Secrets Manager) with `--aws` / `serve --backend aws`.
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
+use hookgate_shared::adapters::aws::{AwsBackend, load_sdk_config};
 use hookgate_shared::adapters::sqlite::{SqliteBackend, SqliteOptions};
 use hookgate_shared::app::{App, Backend};
 use hookgate_shared::clock::SystemClock;
-use hookgate_shared::config::Config;
+use hookgate_shared::config::{Config, HandlerConfig};
+use hookgate_shared::handlers::Handler;
 use hookgate_shared::secrets::SecretResolver;
+
+use crate::args::{AwsArgs, Cli};
 
 /// The config in use and where it came from.
 pub struct LoadedConfig {
@@ -35,30 +41,79 @@ pub fn load_config(path: Option<&Path>) -> anyhow::Result<LoadedConfig> {
     }
 }
 
-pub fn open_local(data_dir: &Path, config: &Config) -> anyhow::Result<Backend> {
+/// The ports plus what the app needs to build on them.
+pub struct Opened {
+    pub backend: Backend,
+    pub secrets: Arc<SecretResolver>,
+    pub description: String,
+}
+
+/// Opens the backend the command line asks for.
+pub async fn open(cli: &Cli, config: &Config, aws: bool) -> anyhow::Result<Opened> {
+    if aws || cli.aws.aws {
+        open_aws(&cli.aws).await
+    } else {
+        open_local(&cli.data_dir, config)
+    }
+}
+
+pub fn open_local(data_dir: &Path, config: &Config) -> anyhow::Result<Opened> {
     let opts = SqliteOptions {
         max_receive_count: config.queue.max_receive_count,
         visibility_timeout: config.queue.visibility_timeout,
     };
     let b = SqliteBackend::open(data_dir, opts)
         .with_context(|| format!("cannot open the data dir {}", data_dir.display()))?;
-    Ok(Backend {
-        store: b.store(),
-        queue: b.queue(),
-        dlq: b.dlq(),
+    Ok(Opened {
+        backend: Backend {
+            store: b.store(),
+            queue: b.queue(),
+            dlq: b.dlq(),
+        },
+        secrets: Arc::new(SecretResolver::local()),
+        description: format!("data dir {}", data_dir.display()),
     })
 }
 
-/// The whole app on the local backend.
-pub fn local_app(data_dir: &Path, config: Config) -> anyhow::Result<App> {
-    let backend = open_local(data_dir, &config)?;
-    let secrets = Arc::new(SecretResolver::local());
-    let no_extra = |_: &str, _: &hookgate_shared::config::HandlerConfig| None;
-    Ok(App::build(
-        config,
-        backend,
+async fn open_aws(a: &AwsArgs) -> anyhow::Result<Opened> {
+    let sdk = load_sdk_config().await;
+    let (table, queue_url, dlq_url) = match &a.stack {
+        Some(stack) => crate::stack::outputs(&sdk, stack, a).await?,
+        None => match (&a.table, &a.queue_url, &a.dlq_url) {
+            (Some(t), Some(q), Some(d)) => (t.clone(), q.clone(), d.clone()),
+            _ => bail!(
+                "--aws needs the table and queues: --table/--queue-url/--dlq-url, the HOOKGATE_TABLE/HOOKGATE_QUEUE_URL/HOOKGATE_DLQ_URL \
+                 variables (eval \"$(hookgate aws init)\"), or --stack NAME"
+            ),
+        },
+    };
+    let description = format!("AWS table {table}, queue {queue_url}");
+    let aws = AwsBackend::new(&sdk, table, queue_url, dlq_url);
+    let secrets = Arc::new(SecretResolver::new(
+        Some(aws.secrets.clone()),
+        Duration::from_secs(300),
+    ));
+    Ok(Opened {
+        backend: Backend {
+            store: aws.store,
+            queue: aws.queue,
+            dlq: aws.dlq,
+        },
         secrets,
+        description,
+    })
+}
+
+/// The whole app on the chosen backend.
+pub async fn app(cli: &Cli, config: Config, aws: bool) -> anyhow::Result<(App, String)> {
+    let opened = open(cli, &config, aws).await?;
+    let no_extra = |_: &str, _: &HandlerConfig| -> Option<Arc<dyn Handler>> { None };
+    let app = App::build(
+        config,
+        opened.backend,
+        opened.secrets,
         &no_extra,
         Arc::new(SystemClock),
-    )?)
+    )?;
+    Ok((app, opened.description))
 }

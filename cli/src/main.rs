@@ -7,6 +7,7 @@ mod commands;
 mod logging;
 mod output;
 mod serve;
+mod stack;
 
 use std::process::ExitCode;
 

@@ -1,4 +1,5 @@
 //! The contract suite on DynamoDB + SQS, against moto server (fresh table and queues per case).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 #![cfg(all(feature = "aws", feature = "contract"))]
 
 use std::time::Duration;

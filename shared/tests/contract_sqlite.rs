@@ -1,4 +1,5 @@
 //! The contract suite on the embedded SQLite backend (one fresh database per case).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 #![cfg(all(feature = "sqlite", feature = "contract"))]
 
 use std::time::Duration;

@@ -11,7 +11,7 @@ use crate::{backend, output};
 
 pub async fn run(cli: &Cli, cmd: &DlqCmd) -> anyhow::Result<ExitCode> {
     let loaded = backend::load_config(cli.config.as_deref())?;
-    let b = backend::open_local(&cli.data_dir, &loaded.config)?;
+    let b = backend::open(cli, &loaded.config, false).await?.backend;
     match cmd {
         DlqCmd::List { limit, output: fmt } => {
             let msgs = b.dlq.peek(*limit).await?;

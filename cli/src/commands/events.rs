@@ -12,7 +12,7 @@ use crate::{backend, output};
 
 pub async fn run(cli: &Cli, cmd: &EventsCmd) -> anyhow::Result<ExitCode> {
     let loaded = backend::load_config(cli.config.as_deref())?;
-    let b = backend::open_local(&cli.data_dir, &loaded.config)?;
+    let b = backend::open(cli, &loaded.config, false).await?.backend;
     match cmd {
         EventsCmd::List {
             filter,

@@ -1,5 +1,6 @@
 //! One module per command; each parses its arguments into library types and calls the library.
 
+mod aws;
 mod config;
 mod dlq;
 mod events;
@@ -23,6 +24,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Dlq(c) => dlq::run(&cli, c).await,
         Command::Send(a) => send::run(&cli, a).await,
         Command::Config(c) => config::run(&cli, c),
+        Command::Aws(c) => aws::run(&cli, c).await,
     }
 }
 

@@ -12,7 +12,7 @@ use crate::{backend, output};
 
 pub async fn run(cli: &Cli, a: &ReplayArgs) -> anyhow::Result<ExitCode> {
     let loaded = backend::load_config(cli.config.as_deref())?;
-    let b = backend::open_local(&cli.data_dir, &loaded.config)?;
+    let b = backend::open(cli, &loaded.config, false).await?.backend;
     let replayer = Replayer::new(b.store, b.queue, b.dlq, Arc::new(SystemClock));
     let run_id = Replayer::new_run_id();
     if !a.event_ids.is_empty() {

@@ -3,7 +3,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
-use crate::args::{Cli, ServeArgs};
+use crate::args::{BackendKind, Cli, ServeArgs};
 use crate::backend;
 
 pub async fn run(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
@@ -14,13 +14,15 @@ pub async fn run(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|s| s.name.to_string())
         .collect();
-    let app = Arc::new(backend::local_app(&cli.data_dir, loaded.config)?);
+    let aws = args.backend == BackendKind::Aws;
+    let (app, description) = backend::app(cli, loaded.config, aws).await?;
+    let app = Arc::new(app);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
     println!("hookgate listening on http://{addr}");
-    println!("  data dir: {}", cli.data_dir.display());
+    println!("  backend:  {description}");
     println!("  config:   {}", loaded.origin);
     for s in &sources {
         println!("  POST http://{addr}/webhooks/{s}");

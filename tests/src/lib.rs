@@ -40,8 +40,66 @@ pub fn hookgate_bin() -> PathBuf {
     .clone()
 }
 
+/// Which store and queues `serve` runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// The embedded SQLite data dir.
+    Sqlite,
+    /// DynamoDB + SQS on a moto server, provisioned with `hookgate aws init`.
+    Aws,
+}
+
+/// Environment for talking to the shared moto server as if it were AWS.
+pub fn moto_env() -> Vec<(String, String)> {
+    let moto =
+        hookgate_shared::moto::MotoServer::shared().expect("moto server (run scripts/venv.sh)");
+    vec![
+        ("AWS_ENDPOINT_URL".into(), moto.endpoint().to_owned()),
+        ("AWS_ACCESS_KEY_ID".into(), "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY".into(), "testing".into()),
+        ("AWS_SESSION_TOKEN".into(), "testing".into()),
+        ("AWS_REGION".into(), "us-east-1".into()),
+        ("AWS_DEFAULT_REGION".into(), "us-east-1".into()),
+        ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
+    ]
+}
+
+/// Runs `hookgate aws init` for fresh resources and returns the moto env plus the exported names.
+pub fn provision_aws(config_path: &Path) -> Vec<(String, String)> {
+    let mut env = moto_env();
+    let prefix = hookgate_shared::moto::unique_prefix("e2e");
+    let out = Command::new(hookgate_bin())
+        .args(["aws", "init", "--prefix", &prefix, "--config"])
+        .arg(config_path)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .output()
+        .expect("run hookgate aws init");
+    assert!(
+        out.status.success(),
+        "aws init: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let exports = line
+        .strip_prefix("export ")
+        .unwrap_or_else(|| panic!("not an export line: {line}"));
+    for pair in exports.split_whitespace() {
+        let (k, v) = pair.split_once('=').unwrap();
+        env.push((k.to_owned(), v.to_owned()));
+    }
+    for k in ["HOOKGATE_TABLE", "HOOKGATE_QUEUE_URL", "HOOKGATE_DLQ_URL"] {
+        assert!(
+            env.iter().any(|(n, _)| n == k),
+            "aws init did not export {k}: {line}"
+        );
+    }
+    env
+}
+
 /// A running local stack.
 pub struct Stack {
+    pub backend: Backend,
+    env: Vec<(String, String)>,
     child: Option<Child>,
     pub addr: SocketAddr,
     pub dir: tempfile::TempDir,
@@ -53,10 +111,21 @@ pub struct Stack {
 impl Stack {
     /// Starts `hookgate serve` with this config text on a fresh data dir.
     pub fn start(config: &str) -> Stack {
+        Self::start_on(config, Backend::Sqlite)
+    }
+
+    /// Starts `hookgate serve` on the given backend with fresh resources.
+    pub fn start_on(config: &str, backend: Backend) -> Stack {
         let dir = tempfile::tempdir().unwrap();
         let config_path = dir.path().join("hookgate.toml");
         std::fs::write(&config_path, config).unwrap();
+        let env = match backend {
+            Backend::Sqlite => Vec::new(),
+            Backend::Aws => provision_aws(&config_path),
+        };
         let mut s = Stack {
+            backend,
+            env,
             child: None,
             addr: "127.0.0.1:0".parse().unwrap(),
             dir,
@@ -88,7 +157,19 @@ impl Stack {
         self.runs += 1;
         let log = std::fs::File::create(self.log_path(self.runs)).unwrap();
         let mut child = Command::new(hookgate_bin())
-            .args(["serve", "--listen", &self.listen, "--log-format", "json"])
+            .args([
+                "serve",
+                "--listen",
+                &self.listen,
+                "--log-format",
+                "json",
+                "--backend",
+            ])
+            .arg(match self.backend {
+                Backend::Sqlite => "sqlite",
+                Backend::Aws => "aws",
+            })
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .arg("--config")
             .arg(&self.config_path)
             .arg("--data-dir")
@@ -163,8 +244,12 @@ impl Stack {
 
     /// Runs a `hookgate` CLI command on this stack's data dir and config.
     pub fn cli(&self, args: &[&str]) -> Output {
-        Command::new(hookgate_bin())
-            .args(args)
+        let mut cmd = Command::new(hookgate_bin());
+        cmd.args(args);
+        if self.backend == Backend::Aws {
+            cmd.arg("--aws");
+        }
+        cmd.envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .arg("--config")
             .arg(&self.config_path)
             .arg("--data-dir")

@@ -265,10 +265,11 @@ pub fn value_size(v: &AttributeValue) -> usize {
     }
 }
 
-/// Numbers: about one byte per two significant digits, plus one.
+/// Numbers: about one byte per two significant digits, plus one. Trailing zeros are counted as
+/// significant, so the estimate errs on the large side.
 fn number_size(n: &str) -> usize {
     let digits: String = n.chars().filter(char::is_ascii_digit).collect();
-    let significant = digits.trim_start_matches('0').trim_end_matches('0').len();
+    let significant = digits.trim_start_matches('0').len();
     significant.div_ceil(2) + 1
 }
 
@@ -288,7 +289,7 @@ mod tests {
     #[test]
     fn number_sizes() {
         assert_eq!(number_size("0"), 1);
-        assert_eq!(number_size("1764000000"), 4); // 1764 significant → 2 + 1
+        assert_eq!(number_size("1764000000"), 6); // 10 digits → 5 + 1 (trailing zeros counted)
         assert_eq!(number_size("12345"), 4);
         assert_eq!(number_size("-1.5"), 2);
     }

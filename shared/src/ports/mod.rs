@@ -3,7 +3,7 @@
 mod queue;
 mod store;
 
-pub use queue::{Queue, QueueError, QueueStats, Received};
+pub use queue::{MAX_MESSAGE_BYTES, Queue, QueueError, QueueStats, Received, check_message_size};
 pub use store::{
     ClaimOutcome, ClaimRequest, EventFilter, EventStore, Page, PageRequest, PendingEvent,
     PutOutcome, RecordOutcome, RecordRequest, ReplayMark, StoreError,

@@ -38,6 +38,21 @@ pub struct QueueStats {
     pub oldest_age_secs: Option<u64>,
 }
 
+/// SQS's largest message body; every backend refuses more, so nothing works locally that AWS
+/// would refuse.
+pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
+
+/// Checks a body against [`MAX_MESSAGE_BYTES`].
+pub fn check_message_size(body: &str) -> Result<(), QueueError> {
+    if body.len() > MAX_MESSAGE_BYTES {
+        return Err(QueueError::Invalid(format!(
+            "message body is {} bytes, over SQS's {MAX_MESSAGE_BYTES}",
+            body.len()
+        )));
+    }
+    Ok(())
+}
+
 #[async_trait]
 pub trait Queue: Send + Sync {
     async fn send(&self, body: &str) -> Result<(), QueueError>;

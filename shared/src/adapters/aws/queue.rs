@@ -111,6 +111,7 @@ fn secs_ceil(d: Duration) -> u64 {
 #[async_trait]
 impl Queue for SqsQueue {
     async fn send(&self, body: &str) -> Result<(), QueueError> {
+        crate::ports::check_message_size(body)?;
         self.client
             .send_message()
             .queue_url(&self.url)

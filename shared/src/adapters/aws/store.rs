@@ -138,12 +138,12 @@ fn encode_err(what: &str, e: impl std::fmt::Display) -> StoreError {
 
 /// Why a claim's condition failed, read from the item as it was (`ALL_OLD`).
 pub(crate) fn classify_claim(old: &StoredEvent, g: Generation, now: Millis) -> ClaimOutcome {
-    if old.generation > g {
+    if old.processed_generation >= g.get() {
+        ClaimOutcome::AlreadyProcessed
+    } else if old.generation > g {
         ClaimOutcome::Superseded {
             current: old.generation,
         }
-    } else if old.processed_generation >= g.get() {
-        ClaimOutcome::AlreadyProcessed
     } else if old.generation < g {
         // The message names a generation the stored event never reached (the item expired and
         // the delivery was stored anew): that generation does not exist.

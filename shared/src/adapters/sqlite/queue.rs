@@ -157,6 +157,7 @@ fn count(conn: &Connection, sql: &str, queue: &str, now: i64) -> Result<u64, Sto
 #[async_trait]
 impl Queue for SqliteQueue {
     async fn send(&self, body: &str) -> Result<(), QueueError> {
+        crate::ports::check_message_size(body)?;
         let queue = self.kind.name();
         let body = body.to_owned();
         self.writer

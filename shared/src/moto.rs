@@ -248,3 +248,72 @@ pub async fn fresh_subject(
         visibility,
     })
 }
+
+// ---------------------------------------------------------------------------------------------
+// Counting AWS calls
+
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use std::sync::Arc;
+
+/// Records the API operations of every request a client sends.
+#[derive(Debug, Default, Clone)]
+pub struct Recorder(Arc<Mutex<Vec<String>>>);
+
+impl Recorder {
+    /// The operations recorded since the last call, in order.
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(
+            &mut *self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+}
+
+impl Intercept for Recorder {
+    fn name(&self) -> &'static str {
+        "Recorder"
+    }
+    fn read_before_transmit(
+        &self,
+        _ctx: &BeforeTransmitInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let op = cfg
+            .load::<Metadata>()
+            .map(|m| m.name().to_owned())
+            .unwrap_or_else(|| "?".into());
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(op);
+        Ok(())
+    }
+}
+
+/// The adapters on fresh resources, every DynamoDB and SQS request recorded.
+pub fn recorded_backend(s: &MotoSubject, rec: &Recorder) -> AwsBackend {
+    let ddb = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&s.sdk)
+            .interceptor(rec.clone())
+            .build(),
+    );
+    let sqs = aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::config::Builder::from(&s.sdk)
+            .interceptor(rec.clone())
+            .build(),
+    );
+    AwsBackend::from_clients(
+        ddb,
+        sqs,
+        aws_sdk_secretsmanager::Client::new(&s.sdk),
+        s.resources.table.clone(),
+        s.resources.queue_url.clone(),
+        s.resources.dlq_url.clone(),
+    )
+}

@@ -4,14 +4,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
-use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::types::{AttributeValue, ProjectionType, TimeToLiveStatus};
-use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use bytes::Bytes;
 use hookgate_shared::adapters::aws::{
     self, AwsBackend, DynamoStore, ProvisionOptions, QUEUE_ACTIONS, STORE_ACTIONS,
@@ -20,7 +16,9 @@ use hookgate_shared::adapters::aws::{
 use hookgate_shared::model::{
     Attempt, AttemptOutcome, DeliveryId, EventId, EventStatus, Generation, NewEvent, SourceName,
 };
-use hookgate_shared::moto::{MotoServer, MotoSubject, fresh_subject, unique_prefix};
+use hookgate_shared::moto::{
+    MotoServer, MotoSubject, Recorder, fresh_subject, recorded_backend, unique_prefix,
+};
 use hookgate_shared::ports::{
     ClaimOutcome, ClaimRequest, EventFilter, EventStore, PageRequest, PutOutcome, Queue,
     QueueError, RecordOutcome, RecordRequest, ReplayMark, StoreError,
@@ -231,56 +229,6 @@ async fn table_has_ttl_gsis_and_stores_ttl_in_seconds() {
     );
 }
 
-/// Records the API operations of every request a client sends.
-#[derive(Debug, Default, Clone)]
-struct Recorder(Arc<Mutex<Vec<String>>>);
-
-impl Recorder {
-    fn take(&self) -> Vec<String> {
-        std::mem::take(&mut *self.0.lock().unwrap())
-    }
-}
-
-impl Intercept for Recorder {
-    fn name(&self) -> &'static str {
-        "Recorder"
-    }
-    fn read_before_transmit(
-        &self,
-        _ctx: &BeforeTransmitInterceptorContextRef<'_>,
-        _rc: &RuntimeComponents,
-        cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let op = cfg
-            .load::<Metadata>()
-            .map(|m| m.name().to_owned())
-            .unwrap_or_else(|| "?".into());
-        self.0.lock().unwrap().push(op);
-        Ok(())
-    }
-}
-
-fn recorded_backend(s: &MotoSubject, rec: &Recorder) -> AwsBackend {
-    let ddb = aws_sdk_dynamodb::Client::from_conf(
-        aws_sdk_dynamodb::config::Builder::from(&s.sdk)
-            .interceptor(rec.clone())
-            .build(),
-    );
-    let sqs = aws_sdk_sqs::Client::from_conf(
-        aws_sdk_sqs::config::Builder::from(&s.sdk)
-            .interceptor(rec.clone())
-            .build(),
-    );
-    AwsBackend::from_clients(
-        ddb,
-        sqs,
-        aws_sdk_secretsmanager::Client::new(&s.sdk),
-        s.resources.table.clone(),
-        s.resources.queue_url.clone(),
-        s.resources.dlq_url.clone(),
-    )
-}
-
 #[tokio::test]
 async fn duplicate_put_returns_the_old_item_in_one_request() {
     let s = subject("dup").await;
@@ -381,11 +329,10 @@ async fn claim_classifies_failures_from_the_old_item() {
     assert_eq!(replayed.finished_at, None);
     assert_eq!(replayed.replay_run_id.as_deref(), Some("run-1"));
     assert!(raw_item(&s, id).await.contains_key("pending_shard"));
+    // Generation 1 was processed before the replay: that answer comes first (as in the contract).
     assert_eq!(
         st.claim(&claim_req(id, 1, "d", 80_000)).await.unwrap(),
-        ClaimOutcome::Superseded {
-            current: Generation::new(2).unwrap()
-        }
+        ClaimOutcome::AlreadyProcessed
     );
     let missing = EventId::derive(
         &SourceName::parse("github").unwrap(),

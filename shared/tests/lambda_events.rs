@@ -17,6 +17,7 @@ use hookgate_shared::lambda::events::apigw::ApiGatewayV2httpRequest;
 use hookgate_shared::lambda::events::sqs::SqsEvent;
 use hookgate_shared::lambda::{ingest_apigw, process_sqs, run_command};
 use hookgate_shared::model::{DeliveryId, EventId, EventStatus, SourceName};
+use hookgate_shared::ports::Queue;
 use hookgate_shared::secrets::SecretResolver;
 use hookgate_shared::{demo, samples, verify};
 use serde_json::{Value, json};
@@ -335,4 +336,85 @@ async fn replay_command_samples_through_the_replay_handler() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("every event"), "{err}");
+}
+
+/// AWS calls per event on the happy path, counted by an SDK interceptor: 10 deliveries through the
+/// ingest handler, then one SQS batch of 10 through the processor handler (receiving and deleting
+/// the messages is the event source mapping's work, not the function's).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_calls_per_event_on_the_happy_path() {
+    let m = hookgate_shared::moto::fresh_subject("calls", 3, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let rec = hookgate_shared::moto::Recorder::default();
+    let aws = hookgate_shared::moto::recorded_backend(&m, &rec);
+    let config = Config::parse(&demo::config_text(), "demo").unwrap();
+    let backend = Backend {
+        store: aws.store.clone(),
+        queue: aws.queue.clone(),
+        dlq: aws.dlq.clone(),
+    };
+    let no_extra = |_: &str, _: &hookgate_shared::config::HandlerConfig| None;
+    let app = App::build(
+        config,
+        backend,
+        Arc::new(SecretResolver::local()),
+        &no_extra,
+        Arc::new(hookgate_shared::clock::SystemClock),
+    )
+    .unwrap();
+    const N: usize = 10;
+    for i in 0..N {
+        let delivery = format!("calls-{i}");
+        let body = samples::github_push(&delivery);
+        let h = sign("github", demo::GITHUB_SECRET, &body, &delivery, "push");
+        let req: ApiGatewayV2httpRequest =
+            serde_json::from_value(apigw("github", &h, &body, false)).unwrap();
+        assert_eq!(ingest_apigw(&app, req).await.status_code, 202);
+    }
+    let ingest_calls = rec.take();
+    // The event source mapping's part: receive the batch (not counted).
+    let mut records = Vec::new();
+    while records.len() < N {
+        for msg in m
+            .backend
+            .queue
+            .receive(10, Duration::from_secs(1), None)
+            .await
+            .unwrap()
+        {
+            let mut r = sqs_record(&msg.message_id, &msg.body);
+            r["receiptHandle"] = Value::String(msg.receipt.clone());
+            records.push(r);
+        }
+    }
+    let event: SqsEvent = serde_json::from_value(json!({ "Records": records })).unwrap();
+    let res = process_sqs(&app, event).await;
+    assert!(res.batch_item_failures.is_empty());
+    let process_calls = rec.take();
+    let count = |calls: &[String], op: &str| calls.iter().filter(|c| *c == op).count();
+    assert_eq!(
+        (
+            count(&ingest_calls, "PutItem"),
+            count(&ingest_calls, "SendMessage"),
+            ingest_calls.len()
+        ),
+        (N, N, 2 * N),
+        "{ingest_calls:?}"
+    );
+    assert_eq!(
+        count(&process_calls, "BatchGetItem"),
+        1,
+        "{process_calls:?}"
+    );
+    assert_eq!(
+        count(&process_calls, "UpdateItem"),
+        2 * N,
+        "claim + record per event: {process_calls:?}"
+    );
+    assert_eq!(process_calls.len(), 2 * N + 1, "{process_calls:?}");
+    let per_event = (ingest_calls.len() + process_calls.len()) as f64 / N as f64;
+    println!(
+        "AWS calls per event, happy path: {per_event:.1} (ingest: PutItem + SendMessage; processor: BatchGetItem/10 + UpdateItem claim + UpdateItem record)"
+    );
 }

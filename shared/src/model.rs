@@ -254,6 +254,20 @@ impl fmt::Display for EventStatus {
 /// Milliseconds since the Unix epoch (UTC).
 pub type Millis = i64;
 
+/// A random id in the 8-4-4-4-12 hex layout of a UUID (message ids, sample delivery ids).
+pub fn random_uuid() -> String {
+    let b: [u8; 16] = rand::random();
+    let h = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
 /// What ingest hands the store: one verified delivery, not yet stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewEvent {

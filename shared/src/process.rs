@@ -33,6 +33,17 @@ pub struct InboundMessage {
     pub receive_count: u32,
 }
 
+impl From<crate::ports::Received> for InboundMessage {
+    fn from(m: crate::ports::Received) -> Self {
+        Self {
+            message_id: m.message_id,
+            receipt: m.receipt,
+            body: m.body,
+            receive_count: m.receive_count,
+        }
+    }
+}
+
 /// What happened to one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Disposition {

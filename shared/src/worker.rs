@@ -33,15 +33,7 @@ pub async fn run_poller(app: Arc<App>, stop: CancellationToken) {
         if msgs.is_empty() {
             continue;
         }
-        let inbound: Vec<InboundMessage> = msgs
-            .into_iter()
-            .map(|m| InboundMessage {
-                message_id: m.message_id,
-                receipt: m.receipt,
-                body: m.body,
-                receive_count: m.receive_count,
-            })
-            .collect();
+        let inbound: Vec<InboundMessage> = msgs.into_iter().map(InboundMessage::from).collect();
         let result = app.processor.process_batch(&inbound).await;
         for receipt in result.acked_receipts() {
             if let Err(e) = app.backend.queue.delete(&receipt).await {

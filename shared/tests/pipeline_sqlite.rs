@@ -146,15 +146,7 @@ async fn drain(app: &App, idle: Duration) {
             continue;
         }
         quiet = std::time::Instant::now();
-        let batch: Vec<InboundMessage> = msgs
-            .into_iter()
-            .map(|m| InboundMessage {
-                message_id: m.message_id,
-                receipt: m.receipt,
-                body: m.body,
-                receive_count: m.receive_count,
-            })
-            .collect();
+        let batch: Vec<InboundMessage> = msgs.into_iter().map(InboundMessage::from).collect();
         let r = app.processor.process_batch(&batch).await;
         for receipt in r.acked_receipts() {
             app.backend.queue.delete(&receipt).await.unwrap();
@@ -190,15 +182,7 @@ async fn a_redelivered_message_of_a_processed_generation_runs_nothing() {
         .receive(10, Duration::from_secs(1), None)
         .await
         .unwrap();
-    let batch: Vec<InboundMessage> = msgs
-        .into_iter()
-        .map(|m| InboundMessage {
-            message_id: m.message_id,
-            receipt: m.receipt,
-            body: m.body,
-            receive_count: m.receive_count,
-        })
-        .collect();
+    let batch: Vec<InboundMessage> = msgs.into_iter().map(InboundMessage::from).collect();
     let r = f.app.processor.process_batch(&batch).await;
     assert_eq!(
         r.results[0].disposition,
@@ -226,15 +210,7 @@ async fn poison_and_unknown_messages_do_not_fail_the_batch() {
         .await
         .unwrap();
     assert_eq!(msgs.len(), 3);
-    let batch: Vec<InboundMessage> = msgs
-        .into_iter()
-        .map(|m| InboundMessage {
-            message_id: m.message_id,
-            receipt: m.receipt,
-            body: m.body,
-            receive_count: m.receive_count,
-        })
-        .collect();
+    let batch: Vec<InboundMessage> = msgs.into_iter().map(InboundMessage::from).collect();
     let r = f.app.processor.process_batch(&batch).await;
     assert!(r.failures().is_empty(), "{:?}", r.results);
     let reasons: Vec<_> = r.results.iter().map(|m| m.disposition.clone()).collect();

@@ -29,7 +29,10 @@ pub async fn run(cli: &Cli, a: &SendArgs) -> anyhow::Result<ExitCode> {
                 .to_owned()
         }
     };
-    let delivery_id = a.delivery_id.clone().unwrap_or_else(random_delivery_id);
+    let delivery_id = a
+        .delivery_id
+        .clone()
+        .unwrap_or_else(hookgate_shared::model::random_uuid);
     let (sample_type, sample_body) =
         hookgate_shared::samples::sample(&source.provider, &delivery_id);
     let body = match &a.file {
@@ -73,17 +76,4 @@ pub async fn run(cli: &Cli, a: &SendArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(4)
     })
-}
-
-fn random_delivery_id() -> String {
-    let b: [u8; 16] = rand::random();
-    let h = hex::encode(b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..]
-    )
 }

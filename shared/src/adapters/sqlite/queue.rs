@@ -53,19 +53,6 @@ fn sql_err(e: rusqlite::Error) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
 
-fn random_id() -> String {
-    let b: [u8; 16] = rand::random();
-    let h = hex::encode(b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..]
-    )
-}
-
 fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
@@ -120,7 +107,7 @@ impl SqliteQueue {
                 };
                 let mut out = Vec::with_capacity(picked.len());
                 for (seq, message_id, body, sent_at, count) in picked {
-                    let receipt = format!("{}#{}", message_id, random_id());
+                    let receipt = format!("{}#{}", message_id, crate::model::random_uuid());
                     conn.prepare_cached(
                         "UPDATE messages SET receive_count = receive_count + 1, visible_at = ?2, receipt = ?3 WHERE seq = ?1",
                     )
@@ -167,7 +154,7 @@ impl Queue for SqliteQueue {
                     "INSERT INTO messages (queue, message_id, body, sent_at, visible_at, receive_count) VALUES (?1, ?2, ?3, ?4, ?4, 0)",
                 )
                 .map_err(sql_err)?
-                .execute(params![queue, random_id(), body, now])
+                .execute(params![queue, crate::model::random_uuid(), body, now])
                 .map_err(sql_err)?;
                 Ok(())
             })

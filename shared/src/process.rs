@@ -63,6 +63,8 @@ pub enum AckReason {
     NotFound,
     Malformed,
     LeaseLost,
+    /// Another message of the same batch carries the same event and generation; that one runs.
+    DuplicateInBatch,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -230,9 +232,22 @@ impl Processor {
                 };
             }
         };
+        // Two pointers to the same generation in one batch (a provider retry plus the sweep, say):
+        // only the first runs; the other is deleted, which is safe because the first stays in the
+        // queue until its outcome is recorded.
+        let mut seen = std::collections::HashSet::new();
         let futures = batch.iter().zip(decoded).map(|(m, q)| {
+            let duplicate = q
+                .as_ref()
+                .is_some_and(|q| !seen.insert((q.event_id.clone(), q.generation)));
             let event = q.as_ref().and_then(|q| loaded.get(&q.event_id));
-            self.process_one(m, q, event)
+            async move {
+                if duplicate {
+                    let id = q.map(|q| q.event_id);
+                    return self.result(m, id, Disposition::Ack(AckReason::DuplicateInBatch));
+                }
+                self.process_one(m, q, event).await
+            }
         });
         BatchResult {
             results: join_all(futures).await,

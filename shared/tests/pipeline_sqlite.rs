@@ -306,3 +306,36 @@ async fn the_sweep_enqueues_an_event_stored_but_never_sent() {
     let r = f.app.replayer.sweep(Duration::ZERO, 100).await.unwrap();
     assert_eq!(r.found, 0, "a claimed event is no longer pending");
 }
+
+#[tokio::test]
+async fn two_pointers_to_one_generation_in_a_batch_run_it_once() {
+    let f = fixture();
+    let a = ingest(&f.app, "d6").await;
+    // A second pointer, as a provider retry or the sweep would add.
+    f.app
+        .backend
+        .queue
+        .send(&QueueMessage::new(id(&a), Generation::FIRST).encode())
+        .await
+        .unwrap();
+    let msgs = f
+        .app
+        .backend
+        .queue
+        .receive(10, Duration::from_secs(1), None)
+        .await
+        .unwrap();
+    assert_eq!(msgs.len(), 2);
+    let batch: Vec<InboundMessage> = msgs.into_iter().map(InboundMessage::from).collect();
+    let r = f.app.processor.process_batch(&batch).await;
+    let reasons: Vec<_> = r.results.iter().map(|m| m.disposition.clone()).collect();
+    assert!(
+        reasons.contains(&Disposition::Ack(AckReason::Succeeded)),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.contains(&Disposition::Ack(AckReason::DuplicateInBatch)),
+        "{reasons:?}"
+    );
+    assert_eq!(f.counter.runs.lock().unwrap()[&(id(&a).to_string(), 1)], 1);
+}

@@ -106,6 +106,7 @@ pub struct Stack {
     pub config_path: PathBuf,
     listen: String,
     runs: usize,
+    log_level: String,
 }
 
 impl Stack {
@@ -116,6 +117,11 @@ impl Stack {
 
     /// Starts `hookgate serve` on the given backend with fresh resources.
     pub fn start_on(config: &str, backend: Backend) -> Stack {
+        Self::start_logging(config, backend, "info")
+    }
+
+    /// Like [`Stack::start_on`], with `HOOKGATE_LOG` set to `level` (e.g. "debug", "trace").
+    pub fn start_logging(config: &str, backend: Backend, level: &str) -> Stack {
         let dir = tempfile::tempdir().unwrap();
         let config_path = dir.path().join("hookgate.toml");
         std::fs::write(&config_path, config).unwrap();
@@ -132,6 +138,7 @@ impl Stack {
             config_path,
             listen: "127.0.0.1:0".into(),
             runs: 0,
+            log_level: level.to_owned(),
         };
         s.spawn();
         s
@@ -174,7 +181,7 @@ impl Stack {
             .arg(&self.config_path)
             .arg("--data-dir")
             .arg(self.data_dir())
-            .env("HOOKGATE_LOG", "info")
+            .env("HOOKGATE_LOG", &self.log_level)
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
             .spawn()

@@ -592,6 +592,51 @@ macro_rules! behaviours {
                 stack.wait_status(id, "succeeded", Duration::from_secs(60));
             }
         }
+
+        #[tokio::test]
+        async fn no_log_line_holds_a_secret_or_a_payload() {
+            let scripts = tempfile::tempdir().unwrap();
+            let mut stack = Stack::start_logging(&config(scripts.path()), $backend, "debug");
+            let marker = "PAYLOAD-MARKER-7f3a9c";
+            let body = format!(r#"{{"fails": 1, "note": "{marker}"}}"#).into_bytes();
+            let (_, v) = send(&stack, "jobs", "github", GH, "log-1", "flaky", &body).await;
+            let push = hookgate_shared::samples::github_push(marker);
+            send(&stack, "github", "github", GH, "log-2", "push", &push).await;
+            let (_, sb) = hookgate_shared::samples::sample("stripe", "evt_logs");
+            send(&stack, "stripe", "stripe", STRIPE, "", "", &sb).await;
+            let (_, swb) = hookgate_shared::samples::sample("standard-webhooks", marker);
+            send(&stack, "sw", "standard-webhooks", SW, "msg_logs", "", &swb).await;
+            // Rejected ones too: a wrong signature and a wrong secret.
+            let url = stack.url("github");
+            let h = signed(
+                "github",
+                "wrong-secret",
+                &push,
+                &url,
+                "log-3",
+                "push",
+                hookgate_shared::clock::now_ms(),
+            );
+            post(&url, &h, push.clone()).await;
+            stack.wait_status(&id_of(&v), "succeeded", LONG);
+            let out = stack.cli(&["replay", &id_of(&v)]);
+            assert!(out.status.success());
+            stack.wait_status(&id_of(&v), "succeeded", LONG);
+            assert!(stack.terminate());
+            let logs = stack.all_logs();
+            assert!(
+                logs.lines().count() > 20,
+                "the run should have logged: {logs}"
+            );
+            for secret in [GH, STRIPE, SW, "wrong-secret"] {
+                assert!(!logs.contains(secret), "a secret reached the logs");
+            }
+            assert!(!logs.contains(marker), "a payload reached the logs");
+            assert!(
+                !logs.contains("refs/heads/main"),
+                "a payload field reached the logs"
+            );
+        }
     };
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use hookgate_shared::adapters::aws::{AwsBackend, load_sdk_config};
+use hookgate_shared::adapters::aws::{AwsBackend, AwsHandlerFactory, load_sdk_config};
 use hookgate_shared::adapters::sqlite::{SqliteBackend, SqliteOptions};
 use hookgate_shared::app::{App, Backend};
 use hookgate_shared::clock::SystemClock;
@@ -46,6 +46,8 @@ pub struct Opened {
     pub backend: Backend,
     pub secrets: Arc<SecretResolver>,
     pub description: String,
+    /// `eventbridge` and `lambda` handlers, when the AWS environment is in use.
+    pub aws_handlers: Option<AwsHandlerFactory>,
 }
 
 /// Opens the backend the command line asks for.
@@ -72,6 +74,7 @@ pub fn open_local(data_dir: &Path, config: &Config) -> anyhow::Result<Opened> {
         },
         secrets: Arc::new(SecretResolver::local()),
         description: format!("data dir {}", data_dir.display()),
+        aws_handlers: None,
     })
 }
 
@@ -101,18 +104,34 @@ async fn open_aws(a: &AwsArgs) -> anyhow::Result<Opened> {
         },
         secrets,
         description,
+        aws_handlers: Some(AwsHandlerFactory::new(&sdk)),
     })
 }
 
 /// The whole app on the chosen backend.
 pub async fn app(cli: &Cli, config: Config, aws: bool) -> anyhow::Result<(App, String)> {
     let opened = open(cli, &config, aws).await?;
-    let no_extra = |_: &str, _: &HandlerConfig| -> Option<Arc<dyn Handler>> { None };
+    let wants_aws_handlers = config.handlers.values().any(|h| {
+        matches!(
+            h,
+            HandlerConfig::Eventbridge { .. } | HandlerConfig::Lambda { .. }
+        )
+    });
+    // The AWS handlers work from the local stack too (credentials and region from the standard
+    // environment); the SDK is only loaded when the config uses them.
+    let factory = match opened.aws_handlers {
+        Some(f) => Some(f),
+        None if wants_aws_handlers => Some(AwsHandlerFactory::new(&load_sdk_config().await)),
+        None => None,
+    };
+    let extra = |name: &str, cfg: &HandlerConfig| -> Option<Arc<dyn Handler>> {
+        factory.as_ref()?.build(name, cfg)
+    };
     let app = App::build(
         config,
         opened.backend,
         opened.secrets,
-        &no_extra,
+        &extra,
         Arc::new(SystemClock),
     )?;
     Ok((app, opened.description))

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::adapters::aws::{DynamoStore, SecretsManagerStore, SqsQueue};
+use crate::adapters::aws::{AwsHandlerFactory, DynamoStore, SecretsManagerStore, SqsQueue};
 use crate::app::{App, Backend};
 use crate::clock::SystemClock;
 use crate::config::Config;
@@ -73,7 +73,8 @@ pub async fn app_from_env(role: Role) -> Result<App, BootError> {
         ))),
         SECRET_TTL,
     ));
-    let extra = |_: &str, _: &crate::config::HandlerConfig| None;
+    let aws_handlers = AwsHandlerFactory::new(&sdk);
+    let extra = |name: &str, cfg: &crate::config::HandlerConfig| aws_handlers.build(name, cfg);
     Ok(App::build(
         config,
         backend,

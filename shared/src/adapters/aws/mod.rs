@@ -4,6 +4,7 @@
 //! the environment (region, the default credential chain, `AWS_ENDPOINT_URL`…).
 
 mod error;
+pub mod handlers;
 mod item;
 pub mod provision;
 mod queue;
@@ -14,6 +15,7 @@ use std::sync::Arc;
 
 pub use aws_config::SdkConfig;
 pub use error::{AwsError, AwsErrorKind};
+pub use handlers::{AwsHandlerFactory, HANDLER_ACTIONS};
 pub use item::{
     INDEX_BY_SOURCE, INDEX_PENDING, PENDING_SHARDS, attr, event_to_item, item_size, item_to_event,
     pending_shard, value_size,

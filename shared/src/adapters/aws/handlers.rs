@@ -1,0 +1,283 @@
+//! The AWS-native handlers: `eventbridge` (PutEvents to a bus, the fan-out AWS users expect) and
+//! `lambda` (Invoke a function with the event). Clients are built once, with no network call.
+//!
+//! Outcomes:
+//! - `eventbridge`: a failed entry whose error code is throttling or internal is transient, any
+//!   other failed entry permanent; SDK transport failures, timeouts, throttling and 5xx are
+//!   transient; the service refusing the call (unknown bus, access denied, validation) permanent.
+//! - `lambda`: a function error (`X-Amz-Function-Error`) is **permanent** when the payload's
+//!   `errorType` names a permanent failure — it contains `Permanent`, `Validation`, `BadRequest`
+//!   or `InvalidInput` — and transient otherwise (crashes, timeouts, out of memory). A function
+//!   signals "do not retry" by raising an error of such a type. Invocation failures follow the
+//!   same rules as `eventbridge`, with `ResourceNotFound`, `AccessDenied` and
+//!   `InvalidRequestContent` permanent.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use aws_config::SdkConfig;
+use aws_sdk_eventbridge::primitives::DateTime;
+use aws_sdk_eventbridge::types::PutEventsRequestEntry;
+use aws_sdk_lambda::primitives::Blob;
+
+use super::{ActionTable, AwsError, AwsErrorKind};
+use crate::config::HandlerConfig;
+use crate::handlers::{Event, Handler, HandlerError, HandlerReport};
+
+/// EventBridge's largest entry (256 KiB).
+const MAX_ENTRY_BYTES: usize = 256 * 1024;
+/// How much of a function's answer is kept on the attempt.
+const OUTPUT_BYTES: usize = 512;
+
+/// The IAM actions each handler kind calls.
+pub const HANDLER_ACTIONS: ActionTable = &[
+    ("eventbridge", &["events:PutEvents"]),
+    ("lambda", &["lambda:InvokeFunction"]),
+];
+
+/// Builds `eventbridge` and `lambda` handlers from their config; other kinds are not its business.
+#[derive(Clone)]
+pub struct AwsHandlerFactory {
+    events: aws_sdk_eventbridge::Client,
+    lambda: aws_sdk_lambda::Client,
+}
+
+impl AwsHandlerFactory {
+    /// No network call.
+    pub fn new(sdk: &SdkConfig) -> Self {
+        Self {
+            events: aws_sdk_eventbridge::Client::new(sdk),
+            lambda: aws_sdk_lambda::Client::new(sdk),
+        }
+    }
+
+    /// The `extra` factory for [`crate::handlers::Handlers::build`].
+    pub fn build(&self, name: &str, cfg: &HandlerConfig) -> Option<Arc<dyn Handler>> {
+        match cfg {
+            HandlerConfig::Eventbridge { bus, source } => Some(Arc::new(EventBridgeHandler {
+                client: self.events.clone(),
+                bus: bus.clone(),
+                source: source.clone(),
+                name: name.to_owned(),
+            })),
+            HandlerConfig::Lambda { function } => Some(Arc::new(LambdaHandler {
+                client: self.lambda.clone(),
+                function: function.clone(),
+            })),
+            _ => None,
+        }
+    }
+}
+
+/// Transient or permanent, from a classified SDK error.
+fn from_aws(e: &AwsError, permanent_codes: &[&str]) -> HandlerError {
+    let permanent = matches!(e.kind, AwsErrorKind::Rejected | AwsErrorKind::Construction)
+        || permanent_codes.iter().any(|c| e.code_is(c));
+    let transient = !permanent
+        && matches!(
+            e.kind,
+            AwsErrorKind::Transport
+                | AwsErrorKind::Timeout
+                | AwsErrorKind::Throttled
+                | AwsErrorKind::Server
+                | AwsErrorKind::Response
+        );
+    let mut err = if transient {
+        HandlerError::transient(e.to_string())
+    } else {
+        HandlerError::permanent(e.to_string())
+    };
+    err.http_status = e.status;
+    err
+}
+
+fn cut(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_owned()
+}
+
+pub struct EventBridgeHandler {
+    client: aws_sdk_eventbridge::Client,
+    bus: String,
+    source: Option<String>,
+    name: String,
+}
+
+#[async_trait]
+impl Handler for EventBridgeHandler {
+    async fn handle(&self, e: &Event) -> Result<HandlerReport, HandlerError> {
+        let detail = e.envelope().to_string();
+        if detail.len() > MAX_ENTRY_BYTES {
+            return Err(HandlerError::permanent(format!(
+                "event is {} bytes as an EventBridge detail, over the {MAX_ENTRY_BYTES}-byte entry limit",
+                detail.len()
+            )));
+        }
+        let entry = PutEventsRequestEntry::builder()
+            .event_bus_name(&self.bus)
+            .source(
+                self.source
+                    .clone()
+                    .unwrap_or_else(|| format!("hookgate.{}", e.source)),
+            )
+            .detail_type(&e.event_type)
+            .detail(detail)
+            .time(DateTime::from_millis(e.received_at))
+            .build();
+        let out = self
+            .client
+            .put_events()
+            .entries(entry)
+            .send()
+            .await
+            .map_err(|err| {
+                from_aws(
+                    &AwsError::from_sdk("PutEvents", err),
+                    &["ResourceNotFoundException"],
+                )
+            })?;
+        if out.failed_entry_count() == 0 {
+            tracing::debug!(handler = %self.name, "event put on the bus");
+            return Ok(HandlerReport::default());
+        }
+        let failed = out.entries().iter().find(|x| x.error_code().is_some());
+        let code = failed
+            .and_then(|x| x.error_code())
+            .unwrap_or("unknown")
+            .to_owned();
+        let msg = failed
+            .and_then(|x| x.error_message())
+            .unwrap_or("")
+            .to_owned();
+        let text = format!(
+            "PutEvents entry failed: {code}: {}",
+            cut(&msg, OUTPUT_BYTES)
+        );
+        if entry_error_is_transient(&code) {
+            Err(HandlerError::transient(text))
+        } else {
+            Err(HandlerError::permanent(text))
+        }
+    }
+}
+
+/// EventBridge entry error codes worth retrying.
+pub fn entry_error_is_transient(code: &str) -> bool {
+    code.contains("Throttl")
+        || code.contains("InternalFailure")
+        || code.contains("InternalException")
+}
+
+pub struct LambdaHandler {
+    client: aws_sdk_lambda::Client,
+    function: String,
+}
+
+#[async_trait]
+impl Handler for LambdaHandler {
+    async fn handle(&self, e: &Event) -> Result<HandlerReport, HandlerError> {
+        let payload = serde_json::to_vec(&e.envelope())
+            .map_err(|err| HandlerError::permanent(err.to_string()))?;
+        let out = self
+            .client
+            .invoke()
+            .function_name(&self.function)
+            .payload(Blob::new(payload))
+            .send()
+            .await
+            .map_err(|err| {
+                from_aws(
+                    &AwsError::from_sdk("Invoke", err),
+                    &[
+                        "ResourceNotFoundException",
+                        "AccessDeniedException",
+                        "InvalidRequestContentException",
+                    ],
+                )
+            })?;
+        let status = u16::try_from(out.status_code()).ok();
+        let answer = out
+            .payload()
+            .map(|b| String::from_utf8_lossy(b.as_ref()).into_owned())
+            .unwrap_or_default();
+        let output = (!answer.is_empty()).then(|| cut(&answer, OUTPUT_BYTES));
+        match out.function_error() {
+            None => Ok(HandlerReport {
+                http_status: status,
+                exit_code: None,
+                output,
+            }),
+            Some(kind) => {
+                let (error_type, message) = function_error(&answer);
+                let text = format!(
+                    "function error ({kind}): {error_type}: {}",
+                    cut(&message, OUTPUT_BYTES)
+                );
+                let mut err = if is_permanent_error_type(&error_type) {
+                    HandlerError::permanent(text)
+                } else {
+                    HandlerError::transient(text)
+                };
+                err.http_status = status;
+                err.output = output;
+                Err(err)
+            }
+        }
+    }
+}
+
+/// `errorType` and `errorMessage` of a Lambda error payload (empty when absent).
+pub fn function_error(payload: &str) -> (String, String) {
+    let v: serde_json::Value = serde_json::from_str(payload).unwrap_or_default();
+    let s = |k: &str| {
+        v.get(k)
+            .and_then(|x| x.as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    (s("errorType"), s("errorMessage"))
+}
+
+/// The convention for "do not retry" errors raised by a target function.
+pub fn is_permanent_error_type(error_type: &str) -> bool {
+    ["Permanent", "Validation", "BadRequest", "InvalidInput"]
+        .iter()
+        .any(|k| error_type.contains(k))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn function_error_classification() {
+        let (t, m) =
+            function_error(r#"{"errorType":"PermanentFailure","errorMessage":"bad order id"}"#);
+        assert_eq!(
+            (t.as_str(), m.as_str()),
+            ("PermanentFailure", "bad order id")
+        );
+        assert!(is_permanent_error_type(&t));
+        for permanent in [
+            "ValidationError",
+            "BadRequestError",
+            "InvalidInputException",
+        ] {
+            assert!(is_permanent_error_type(permanent), "{permanent}");
+        }
+        for transient in ["Runtime.ExitError", "Sandbox.Timedout", "TypeError", ""] {
+            assert!(!is_permanent_error_type(transient), "{transient}");
+        }
+        assert_eq!(function_error("not json"), (String::new(), String::new()));
+        assert!(entry_error_is_transient("ThrottlingException"));
+        assert!(entry_error_is_transient("InternalFailure"));
+        assert!(!entry_error_is_transient("MalformedDetail"));
+        assert!(!entry_error_is_transient("AccessDeniedException"));
+    }
+}

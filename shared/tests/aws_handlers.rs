@@ -1,0 +1,170 @@
+//! The `eventbridge` and `lambda` handlers against moto server, built from config through
+//! `Handlers::build` with the AWS factory.
+#![cfg(all(feature = "aws", feature = "contract"))]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use hookgate_shared::adapters::aws::AwsHandlerFactory;
+use hookgate_shared::config::Config;
+use hookgate_shared::handlers::{ErrorKind, Event, Handlers};
+use hookgate_shared::model::{DeliveryId, EventId, Generation, SourceName};
+use hookgate_shared::moto::{MotoServer, unique_prefix};
+use hookgate_shared::secrets::SecretResolver;
+
+fn event() -> Event {
+    let source = SourceName::parse("github").unwrap();
+    let delivery_id = DeliveryId::parse("eb-1").unwrap();
+    Event {
+        event_id: EventId::derive(&source, &delivery_id),
+        source,
+        delivery_id,
+        event_type: "push".into(),
+        generation: Generation::FIRST,
+        received_at: 1_767_225_600_000,
+        content_type: Some("application/json".into()),
+        headers: BTreeMap::new(),
+        body: Bytes::from_static(br#"{"ref":"refs/heads/main"}"#),
+        payload: Some(serde_json::json!({"ref": "refs/heads/main"})),
+    }
+}
+
+async fn handlers(toml: &str) -> Handlers {
+    let sdk = MotoServer::shared().unwrap().sdk_config().await;
+    let factory = AwsHandlerFactory::new(&sdk);
+    let config = Config::parse(toml, "test").unwrap();
+    Handlers::build(
+        &config.handlers,
+        Arc::new(SecretResolver::local()),
+        &|n, c| factory.build(n, c),
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eventbridge_puts_the_event_on_the_bus_and_rules_route_it() {
+    let sdk = MotoServer::shared().unwrap().sdk_config().await;
+    let eb = aws_sdk_eventbridge::Client::new(&sdk);
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let prefix = unique_prefix("eb");
+    let bus = format!("{prefix}-bus");
+    eb.create_event_bus().name(&bus).send().await.unwrap();
+    let q = sqs
+        .create_queue()
+        .queue_name(format!("{prefix}-target"))
+        .send()
+        .await
+        .unwrap();
+    let q_url = q.queue_url().unwrap().to_owned();
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(&q_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap();
+    let q_arn =
+        attrs.attributes().unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn].clone();
+    eb.put_rule()
+        .name(format!("{prefix}-rule"))
+        .event_bus_name(&bus)
+        .event_pattern(r#"{"source":["hookgate.github"],"detail-type":["push"]}"#)
+        .send()
+        .await
+        .unwrap();
+    eb.put_targets()
+        .rule(format!("{prefix}-rule"))
+        .event_bus_name(&bus)
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("q")
+                .arn(&q_arn)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    let h = handlers(&format!(
+        "[handlers.fanout]\nkind = \"eventbridge\"\nbus = \"{bus}\"\n"
+    ))
+    .await;
+    let e = event();
+    h.get("fanout").unwrap().handle(&e).await.unwrap();
+    let got = sqs
+        .receive_message()
+        .queue_url(&q_url)
+        .wait_time_seconds(2)
+        .send()
+        .await
+        .unwrap();
+    let msg = got
+        .messages()
+        .first()
+        .expect("the rule routed the event to the queue");
+    let v: serde_json::Value = serde_json::from_str(msg.body().unwrap()).unwrap();
+    assert_eq!(v["source"], "hookgate.github");
+    assert_eq!(v["detail-type"], "push");
+    assert_eq!(v["detail"]["event_id"], e.event_id.as_str());
+    assert_eq!(v["detail"]["payload"]["ref"], "refs/heads/main");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eventbridge_refuses_an_oversized_event_permanently() {
+    let h = handlers("[handlers.fanout]\nkind = \"eventbridge\"\nbus = \"default\"\n").await;
+    let mut e = event();
+    e.payload = Some(serde_json::json!({"blob": "x".repeat(300 * 1024)}));
+    let err = h.get("fanout").unwrap().handle(&e).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Permanent);
+    assert!(err.message.contains("entry limit"), "{}", err.message);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lambda_invoking_a_missing_function_is_permanent() {
+    let h =
+        handlers("[handlers.fn]\nkind = \"lambda\"\nfunction = \"hookgate-no-such-function\"\n")
+            .await;
+    let err = h.get("fn").unwrap().handle(&event()).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Permanent, "{}", err.message);
+    assert!(err.message.contains("ResourceNotFound"), "{}", err.message);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_endpoint_is_transient() {
+    let moto_sdk = MotoServer::shared().unwrap().sdk_config().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dead = moto_sdk
+        .to_builder()
+        .endpoint_url(format!("http://127.0.0.1:{port}"))
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1))
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .operation_timeout(Duration::from_secs(5))
+                .build(),
+        )
+        .build();
+    let factory = AwsHandlerFactory::new(&dead);
+    let config = Config::parse(
+        "[handlers.fanout]\nkind = \"eventbridge\"\nbus = \"b\"\n[handlers.fn]\nkind = \"lambda\"\nfunction = \"f\"\n",
+        "t",
+    )
+    .unwrap();
+    let h = Handlers::build(
+        &config.handlers,
+        Arc::new(SecretResolver::local()),
+        &|n, c| factory.build(n, c),
+    )
+    .unwrap();
+    for name in ["fanout", "fn"] {
+        let err = h.get(name).unwrap().handle(&event()).await.unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Transient, "{name}: {}", err.message);
+    }
+}

@@ -6,7 +6,10 @@
 //! - Redrive moves every dead-letter message back to the main queue: natively where the backend can
 //!   (`StartMessageMoveTask`), else by receive → send → delete. A crash between send and delete
 //!   leaves a duplicate message, which claims absorb.
-//! - The sweep re-sends events left `received` (a crash between the store write and the send).
+//! - The sweep re-sends events left `received` (a crash between the store write and the send), and
+//!   marks `dead` an event whose processor stopped (crash, timeout) during its message's last allowed
+//!   receive: the queue moves that message to the dead-letter queue, so without the sweep the event
+//!   would stay `processing` forever while its message sits in the DLQ.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,9 +18,11 @@ use serde::Serialize;
 
 use crate::clock::Clock;
 use crate::message::QueueMessage;
+use crate::model::EventStatus;
 use crate::model::{EventId, Generation};
 use crate::ports::{
-    EventFilter, EventStore, PageRequest, Queue, QueueError, ReplayMark, StoreError,
+    AbandonRequest, EventFilter, EventStore, PageRequest, PendingEvent, Queue, QueueError,
+    ReplayMark, StoreError,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -92,9 +97,16 @@ pub struct RedriveReport {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct SweepReport {
     pub found: usize,
+    /// `received` events sent to the queue again.
     pub requeued: usize,
+    /// Last-receive claims that were never recorded, marked `dead`.
+    pub marked_dead: usize,
     pub errors: usize,
 }
+
+/// The last error of an event the sweep marks dead.
+pub const ABANDONED_REASON: &str = "the processor stopped (crash or timeout) during the message's \
+last allowed receive; the queue moved the message to the dead-letter queue";
 
 pub struct Replayer {
     store: Arc<dyn EventStore>,
@@ -307,6 +319,10 @@ impl Replayer {
             ..Default::default()
         };
         for p in pending {
+            if p.status == EventStatus::Processing {
+                self.settle_abandoned(&p, &mut report).await;
+                continue;
+            }
             match self
                 .queue
                 .send(&QueueMessage::new(p.event_id.clone(), p.generation).encode())
@@ -323,5 +339,29 @@ impl Replayer {
             }
         }
         Ok(report)
+    }
+
+    /// A claim on a message's last receive whose lease ended unrecorded: the queue moved (or will
+    /// move, at its next receive) the message to the dead-letter queue, so the event is dead.
+    async fn settle_abandoned(&self, p: &PendingEvent, report: &mut SweepReport) {
+        let req = AbandonRequest {
+            event_id: p.event_id.clone(),
+            generation: p.generation,
+            now: self.clock.now_ms(),
+            reason: ABANDONED_REASON.to_owned(),
+        };
+        match self.store.mark_abandoned(&req).await {
+            Ok(true) => {
+                tracing::warn!(event_id = %p.event_id, generation = p.generation.get(), "sweep marked an abandoned last-receive claim dead");
+                report.marked_dead += 1;
+            }
+            Ok(false) => {
+                tracing::info!(event_id = %p.event_id, "abandoned claim moved on before the sweep");
+            }
+            Err(e) => {
+                tracing::warn!(event_id = %p.event_id, error = %e, "sweep could not mark an abandoned claim dead");
+                report.errors += 1;
+            }
+        }
     }
 }

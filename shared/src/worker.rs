@@ -54,7 +54,12 @@ pub async fn run_sweeper(app: Arc<App>, stop: CancellationToken) {
             () = stop.cancelled() => break,
         }
         match app.replayer.sweep(older_than, 1000).await {
-            Ok(r) if r.found > 0 => tracing::info!(found = r.found, requeued = r.requeued, "sweep"),
+            Ok(r) if r.found > 0 => tracing::info!(
+                found = r.found,
+                requeued = r.requeued,
+                marked_dead = r.marked_dead,
+                "sweep"
+            ),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "sweep failed"),
         }

@@ -25,6 +25,8 @@ use hookgate_shared::secrets::SecretResolver;
 struct Counting {
     runs: Mutex<HashMap<(String, u32), u32>>,
     fail_first: AtomicU32,
+    /// The call (per event) that never returns, as if the process died inside the handler.
+    hang_on_call: AtomicU32,
     calls: Mutex<HashMap<String, u32>>,
 }
 
@@ -37,6 +39,9 @@ impl Handler for Counting {
             *c += 1;
             *c
         };
+        if n == self.hang_on_call.load(Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
         if n <= self.fail_first.load(Ordering::SeqCst) {
             return Err(HandlerError::transient(format!("try {n}")));
         }
@@ -242,6 +247,71 @@ async fn transient_failures_retry_then_dead_then_redrive_runs_once() {
     assert_eq!(f.app.backend.dlq.peek(10).await.unwrap().len(), 1);
     let report = f.app.replayer.redrive().await.unwrap();
     assert_eq!(report.moved, 1);
+    drain(&f.app, Duration::from_millis(500)).await;
+    let e = f.app.backend.store.get(&id(&a)).await.unwrap().unwrap();
+    assert_eq!(e.status, EventStatus::Succeeded);
+    assert_eq!(f.counter.runs.lock().unwrap()[&(id(&a).to_string(), 1)], 1);
+}
+
+#[tokio::test]
+async fn a_process_killed_on_the_last_receive_leaves_the_event_dead_not_processing() {
+    let f = fixture();
+    // Two transient failures, then the third (last allowed) receive never finishes.
+    f.counter.fail_first.store(2, Ordering::SeqCst);
+    f.counter.hang_on_call.store(3, Ordering::SeqCst);
+    let a = ingest(&f.app, "d-killed").await;
+    let mut killed = false;
+    let started = std::time::Instant::now();
+    while !killed && started.elapsed() < Duration::from_secs(20) {
+        let msgs = f
+            .app
+            .backend
+            .queue
+            .receive(10, Duration::from_millis(200), None)
+            .await
+            .unwrap();
+        if msgs.is_empty() {
+            continue;
+        }
+        let batch: Vec<InboundMessage> = msgs.into_iter().map(InboundMessage::from).collect();
+        // Dropping the future mid-handler is the kill: nothing is recorded or deleted.
+        match tokio::time::timeout(
+            Duration::from_millis(500),
+            f.app.processor.process_batch(&batch),
+        )
+        .await
+        {
+            Ok(r) => {
+                for receipt in r.acked_receipts() {
+                    f.app.backend.queue.delete(&receipt).await.unwrap();
+                }
+            }
+            Err(_) => killed = true,
+        }
+    }
+    assert!(killed, "the third receive should have hung");
+    let e = f.app.backend.store.get(&id(&a)).await.unwrap().unwrap();
+    assert_eq!(e.status, EventStatus::Processing);
+    // Before the lease ends the sweep leaves it alone.
+    let early = f.app.replayer.sweep(Duration::ZERO, 100).await.unwrap();
+    assert_eq!(early.marked_dead, 0, "{early:?}");
+    // The lease (the 2 s visibility timeout) ends; the next receive moves the message to the DLQ.
+    tokio::time::sleep(Duration::from_millis(2300)).await;
+    drain(&f.app, Duration::from_millis(300)).await;
+    assert_eq!(f.app.backend.dlq.peek(10).await.unwrap().len(), 1);
+    let r = f.app.replayer.sweep(Duration::ZERO, 100).await.unwrap();
+    assert_eq!((r.found, r.marked_dead, r.requeued), (1, 1, 0), "{r:?}");
+    let e = f.app.backend.store.get(&id(&a)).await.unwrap().unwrap();
+    assert_eq!(e.status, EventStatus::Dead, "{e:?}");
+    assert_eq!(
+        e.last_error.as_deref(),
+        Some(hookgate_shared::replay::ABANDONED_REASON)
+    );
+    // Nothing is left for the sweep, and a redrive runs it once.
+    let again = f.app.replayer.sweep(Duration::ZERO, 100).await.unwrap();
+    assert_eq!(again.found, 0);
+    f.counter.hang_on_call.store(0, Ordering::SeqCst);
+    assert_eq!(f.app.replayer.redrive().await.unwrap().moved, 1);
     drain(&f.app, Duration::from_millis(500)).await;
     let e = f.app.backend.store.get(&id(&a)).await.unwrap().unwrap();
     assert_eq!(e.status, EventStatus::Succeeded);

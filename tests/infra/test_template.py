@@ -291,10 +291,7 @@ def check_table(tpl: dict) -> list[str]:
         {"AttributeName": "pending_since", "KeyType": "RANGE"},
     ]:
         problems.append(f"pending key schema {pe['KeySchema']}")
-    if pe["Projection"] not in (
-        {"ProjectionType": "KEYS_ONLY"},
-        {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["generation"]},
-    ):
+    if pe["Projection"] != {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["generation", "status"]}:
         problems.append(f"pending projection {pe['Projection']}")
     return problems
 

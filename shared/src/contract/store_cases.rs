@@ -496,6 +496,100 @@ pub async fn store_pending_lists_unclaimed_events_older_than(s: &Subject) {
     assert!(s.store.pending(T0, 100).await.expect("pending").is_empty());
 }
 
+pub async fn store_abandoned_last_receive_claim_is_swept_dead(s: &Subject) {
+    let e = event("github", "last-1", T0);
+    let kept = event("github", "last-2", T0);
+    put(s, &e).await;
+    put(s, &kept).await;
+    let ids = |v: &[crate::ports::PendingEvent]| -> BTreeSet<EventId> {
+        v.iter().map(|p| p.event_id.clone()).collect()
+    };
+    // Both are claimed on their message's last receive; only `kept` is ever recorded.
+    let now = T0 + 1_000;
+    for (ev, token) in [(&e, "dies"), (&kept, "lives")] {
+        let mut c = claim(&ev.event_id, Generation::FIRST, token, now);
+        c.last_receive = true;
+        assert!(matches!(
+            s.store.claim(&c).await.expect("claim"),
+            ClaimOutcome::Claimed(_)
+        ));
+    }
+    let rec = record(
+        &kept.event_id,
+        Generation::FIRST,
+        "lives",
+        EventStatus::Dead,
+        now + 10,
+    );
+    assert_eq!(
+        s.store.record(&rec).await.expect("record"),
+        RecordOutcome::Recorded
+    );
+    let lease_end = now + LEASE_MS;
+    // Listed only once the lease has ended, as `processing`, since the lease's end.
+    let early = s.store.pending(lease_end, 100).await.expect("pending");
+    assert!(!ids(&early).contains(&e.event_id), "{early:?}");
+    let late = s.store.pending(lease_end + 1, 100).await.expect("pending");
+    assert_eq!(ids(&late), [e.event_id.clone()].into_iter().collect());
+    assert_eq!(late[0].status, EventStatus::Processing);
+    assert_eq!(late[0].since, lease_end);
+    assert_eq!(late[0].generation, Generation::FIRST);
+    // While the lease is live it cannot be settled; after, exactly once.
+    let abandon = |at| crate::ports::AbandonRequest {
+        event_id: e.event_id.clone(),
+        generation: Generation::FIRST,
+        now: at,
+        reason: "stopped on the last receive".to_owned(),
+    };
+    assert!(
+        !s.store
+            .mark_abandoned(&abandon(now + 5))
+            .await
+            .expect("abandon")
+    );
+    assert_eq!(get(s, &e.event_id).await.status, EventStatus::Processing);
+    assert!(
+        s.store
+            .mark_abandoned(&abandon(lease_end + 1))
+            .await
+            .expect("abandon")
+    );
+    assert!(
+        !s.store
+            .mark_abandoned(&abandon(lease_end + 2))
+            .await
+            .expect("abandon")
+    );
+    let dead = get(s, &e.event_id).await;
+    assert_eq!(dead.status, EventStatus::Dead);
+    assert_eq!(
+        dead.last_error.as_deref(),
+        Some("stopped on the last receive")
+    );
+    assert_eq!(dead.lease, None);
+    assert_eq!(dead.processed_generation, 0, "a redrive must run it again");
+    assert!(
+        s.store
+            .pending(T0 + 10_000_000, 100)
+            .await
+            .expect("pending")
+            .is_empty()
+    );
+    // The recorded one is not touched.
+    let mut k = abandon(lease_end + 1);
+    k.event_id = kept.event_id.clone();
+    assert!(!s.store.mark_abandoned(&k).await.expect("abandon"));
+    // A DLQ redrive's message claims the dead event again.
+    claimed(
+        s,
+        &e.event_id,
+        Generation::FIRST,
+        "redrive",
+        lease_end + 100,
+    )
+    .await;
+}
+
 /// All pages of a listing, asserting each respects the limit; stops on a missing cursor.
 async fn list_all(s: &Subject, filter: &EventFilter, limit: usize) -> Vec<StoredEvent> {
     let mut out = Vec::new();

@@ -5,6 +5,6 @@ mod store;
 
 pub use queue::{MAX_MESSAGE_BYTES, Queue, QueueError, QueueStats, Received, check_message_size};
 pub use store::{
-    ClaimOutcome, ClaimRequest, EventFilter, EventStore, Page, PageRequest, PendingEvent,
-    PutOutcome, RecordOutcome, RecordRequest, ReplayMark, StoreError,
+    AbandonRequest, ClaimOutcome, ClaimRequest, EventFilter, EventStore, Page, PageRequest,
+    PendingEvent, PutOutcome, RecordOutcome, RecordRequest, ReplayMark, StoreError,
 };

@@ -43,6 +43,11 @@ pub struct ClaimRequest {
     pub token: String,
     pub now: Millis,
     pub lease_until: Millis,
+    /// The message is on its last allowed receive: if this claim is never recorded (the process
+    /// dies or times out), the queue moves the message to the dead-letter queue, so the event stays
+    /// on the sweep's index until `lease_until` and the sweep marks it `dead` (see
+    /// [`EventStore::mark_abandoned`]).
+    pub last_receive: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -95,12 +100,24 @@ pub struct ReplayMark {
     pub now: Millis,
 }
 
-/// An event stored but never claimed: the sweep re-enqueues it.
+/// An event the sweep must look at: `received` and never claimed (it re-enqueues it), or
+/// `processing` on its message's last receive with the lease ended unrecorded (it marks it dead).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingEvent {
     pub event_id: EventId,
     pub generation: Generation,
+    /// When it was stored or replayed (`received`), or when its lease ended (`processing`).
     pub since: Millis,
+    pub status: EventStatus,
+}
+
+/// The sweep's settlement of a claim on a message's last receive that was never recorded.
+#[derive(Debug, Clone)]
+pub struct AbandonRequest {
+    pub event_id: EventId,
+    pub generation: Generation,
+    pub now: Millis,
+    pub reason: String,
 }
 
 /// Filters for listing; every field narrows.
@@ -163,7 +180,13 @@ pub trait EventStore: Send + Sync {
     /// Marks an event for replay; `None` when it does not exist. Returns the item after the update.
     async fn mark_replay(&self, mark: &ReplayMark) -> Result<Option<StoredEvent>, StoreError>;
 
-    /// Events still `received` since before `older_than` (stored or replayed, never claimed).
+    /// Conditional: `status == processing && generation == g && lease ended before now`. Sets
+    /// `dead` with `reason` as the last error, clears the lease and the sweep index. False when the
+    /// condition does not hold (recorded, replayed or claimed again meanwhile).
+    async fn mark_abandoned(&self, req: &AbandonRequest) -> Result<bool, StoreError>;
+
+    /// Events the sweep must look at since before `older_than`, oldest first: `received` ones
+    /// (stored or replayed, never claimed) and last-receive claims whose lease ended unrecorded.
     async fn pending(
         &self,
         older_than: Millis,

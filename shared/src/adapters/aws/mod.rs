@@ -85,6 +85,7 @@ pub const STORE_ACTIONS: ActionTable = &[
     ("claim", &["dynamodb:UpdateItem"]),
     ("record", &["dynamodb:UpdateItem"]),
     ("mark_replay", &["dynamodb:UpdateItem"]),
+    ("mark_abandoned", &["dynamodb:UpdateItem"]),
     ("pending", &["dynamodb:Query"]),
     ("list", &["dynamodb:Query", "dynamodb:Scan"]),
 ];

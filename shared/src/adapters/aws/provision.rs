@@ -173,6 +173,7 @@ async fn ensure_table(
             Projection::builder()
                 .projection_type(ProjectionType::Include)
                 .non_key_attributes(attr::GENERATION)
+                .non_key_attributes(attr::STATUS)
                 .build(),
         )
         .build()

@@ -27,8 +27,8 @@ use super::item::{
 };
 use crate::model::{EventId, EventStatus, Generation, Millis, NewEvent, StoredEvent};
 use crate::ports::{
-    ClaimOutcome, ClaimRequest, EventFilter, EventStore, Page, PageRequest, PendingEvent,
-    PutOutcome, RecordOutcome, RecordRequest, ReplayMark, StoreError,
+    AbandonRequest, ClaimOutcome, ClaimRequest, EventFilter, EventStore, Page, PageRequest,
+    PendingEvent, PutOutcome, RecordOutcome, RecordRequest, ReplayMark, StoreError,
 };
 
 /// `BatchGetItem` takes at most this many keys.
@@ -295,8 +295,22 @@ impl EventStore for DynamoStore {
         up.set
             .push(format!("{attempts} = {attempts} + {}", ex.v("one", n(1))));
         up.set.push(format!("{} = {now_v}", ex.n(attr::UPDATED_AT)));
-        up.remove.push(ex.n(attr::PENDING_SHARD));
-        up.remove.push(ex.n(attr::PENDING_SINCE));
+        if req.last_receive {
+            // On the last receive the event stays on the sweep's index until its lease ends.
+            up.set.push(format!(
+                "{} = {}",
+                ex.n(attr::PENDING_SHARD),
+                ex.v("shard", s(pending_shard(&req.event_id)))
+            ));
+            up.set.push(format!(
+                "{} = {}",
+                ex.n(attr::PENDING_SINCE),
+                ex.v("until", n(req.lease_until))
+            ));
+        } else {
+            up.remove.push(ex.n(attr::PENDING_SHARD));
+            up.remove.push(ex.n(attr::PENDING_SINCE));
+        }
 
         let (k, v) = Self::key(&req.event_id);
         let res = self
@@ -399,7 +413,13 @@ impl EventStore for DynamoStore {
             up.set
                 .push(format!("{} = {now_v}", ex.n(attr::FINISHED_AT)));
         }
-        for a in [attr::LEASE_TOKEN, attr::LEASE_GENERATION, attr::LEASE_UNTIL] {
+        for a in [
+            attr::LEASE_TOKEN,
+            attr::LEASE_GENERATION,
+            attr::LEASE_UNTIL,
+            attr::PENDING_SHARD,
+            attr::PENDING_SINCE,
+        ] {
             up.remove.push(ex.n(a));
         }
 
@@ -494,6 +514,66 @@ impl EventStore for DynamoStore {
         }
     }
 
+    async fn mark_abandoned(&self, req: &AbandonRequest) -> Result<bool, StoreError> {
+        let mut ex = Expr::default();
+        let now_v = ex.v("now", n(req.now));
+        let cond = format!(
+            "{} = {} AND {} = {} AND {} < {now_v}",
+            ex.n(attr::STATUS),
+            ex.v("processing", status_value(EventStatus::Processing)),
+            ex.n(attr::GENERATION),
+            ex.v("g", n(req.generation.get())),
+            ex.n(attr::LEASE_UNTIL),
+        );
+        let mut up = Update::default();
+        up.set.push(format!(
+            "{} = {}",
+            ex.n(attr::STATUS),
+            ex.v("dead", status_value(EventStatus::Dead))
+        ));
+        up.set.push(format!(
+            "{} = {}",
+            ex.n(attr::LAST_ERROR),
+            ex.v("err", s(&req.reason))
+        ));
+        up.set.push(format!("{} = {now_v}", ex.n(attr::UPDATED_AT)));
+        up.set
+            .push(format!("{} = {now_v}", ex.n(attr::FINISHED_AT)));
+        for a in [
+            attr::LEASE_TOKEN,
+            attr::LEASE_GENERATION,
+            attr::LEASE_UNTIL,
+            attr::PENDING_SHARD,
+            attr::PENDING_SINCE,
+        ] {
+            up.remove.push(ex.n(a));
+        }
+        let (k, v) = Self::key(&req.event_id);
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(k, v)
+            .update_expression(up.render())
+            .condition_expression(cond)
+            .set_expression_attribute_names(ex.names())
+            .set_expression_attribute_values(ex.values())
+            .return_values(ReturnValue::None)
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                if let Some(UpdateItemError::ConditionalCheckFailedException(_)) =
+                    e.as_service_error()
+                {
+                    return Ok(false);
+                }
+                Err(AwsError::from_sdk("UpdateItem", e).into())
+            }
+        }
+    }
+
     async fn pending(
         &self,
         older_than: Millis,
@@ -504,6 +584,7 @@ impl EventStore for DynamoStore {
             event_id: String,
             generation: u32,
             pending_since: Millis,
+            status: String,
         }
         if limit == 0 {
             return Ok(Vec::new());
@@ -543,10 +624,14 @@ impl EventStore for DynamoStore {
                         .map_err(|e| StoreError::Corrupt(format!("pending index row: {e}")))?;
                     let generation = Generation::new(row.generation)
                         .map_err(|e| StoreError::Corrupt(format!("pending index row: {e}")))?;
+                    let status = EventStatus::parse(&row.status).ok_or_else(|| {
+                        StoreError::Corrupt(format!("pending index row: status {}", row.status))
+                    })?;
                     all.push(PendingEvent {
                         event_id,
                         generation,
                         since: row.pending_since,
+                        status,
                     });
                     got += 1;
                 }

@@ -17,8 +17,8 @@ use crate::model::{
     DeliveryId, EventId, EventStatus, Generation, Lease, Millis, NewEvent, SourceName, StoredEvent,
 };
 use crate::ports::{
-    ClaimOutcome, ClaimRequest, EventFilter, EventStore, Page, PageRequest, PendingEvent,
-    PutOutcome, RecordOutcome, RecordRequest, ReplayMark, StoreError,
+    AbandonRequest, ClaimOutcome, ClaimRequest, EventFilter, EventStore, Page, PageRequest,
+    PendingEvent, PutOutcome, RecordOutcome, RecordRequest, ReplayMark, StoreError,
 };
 
 /// Largest body a stored item may decode to.
@@ -210,12 +210,14 @@ impl EventStore for SqliteStore {
                 {
                     return Ok(ClaimOutcome::Leased { until: l.until });
                 }
+                // On the last receive the event stays on the sweep's index until its lease ends.
+                let pending_since: Option<Millis> = req.last_receive.then_some(req.lease_until);
                 conn.prepare_cached(
                     "UPDATE events SET status = 'processing', attempts = attempts + 1, lease_token = ?2, \
-                     lease_generation = ?3, lease_until = ?4, updated_at = ?5, pending_since = NULL WHERE event_id = ?1",
+                     lease_generation = ?3, lease_until = ?4, updated_at = ?5, pending_since = ?6 WHERE event_id = ?1",
                 )
                 .map_err(db_err)?
-                .execute(params![req.event_id.as_str(), req.token, g, req.lease_until, req.now])
+                .execute(params![req.event_id.as_str(), req.token, g, req.lease_until, req.now, pending_since])
                 .map_err(db_err)?;
                 let after = load(conn, req.event_id.as_str())?
                     .ok_or_else(|| StoreError::Unavailable("row vanished inside a transaction".into()))?;
@@ -246,7 +248,7 @@ impl EventStore for SqliteStore {
                     "UPDATE events SET status = ?2, last_error = ?3, handlers_done = ?4, handlers_generation = ?5, \
                      attempt_log = ?6, updated_at = ?7, processed_generation = COALESCE(?8, processed_generation), \
                      finished_at = COALESCE(?9, finished_at), lease_token = NULL, lease_generation = NULL, \
-                     lease_until = NULL WHERE event_id = ?1",
+                     lease_until = NULL, pending_since = NULL WHERE event_id = ?1",
                 )
                 .map_err(db_err)?
                 .execute(params![
@@ -287,6 +289,24 @@ impl EventStore for SqliteStore {
             .await
     }
 
+    async fn mark_abandoned(&self, req: &AbandonRequest) -> Result<bool, StoreError> {
+        let req = req.clone();
+        self.writer
+            .write(move |conn| {
+                let n = conn
+                    .prepare_cached(
+                        "UPDATE events SET status = 'dead', last_error = ?3, updated_at = ?4, finished_at = ?4, \
+                         lease_token = NULL, lease_generation = NULL, lease_until = NULL, pending_since = NULL \
+                         WHERE event_id = ?1 AND status = 'processing' AND generation = ?2 AND lease_until < ?4",
+                    )
+                    .map_err(db_err)?
+                    .execute(params![req.event_id.as_str(), req.generation.get(), req.reason, req.now])
+                    .map_err(db_err)?;
+                Ok(n == 1)
+            })
+            .await
+    }
+
     async fn pending(
         &self,
         older_than: Millis,
@@ -306,8 +326,8 @@ impl EventStore for SqliteStore {
             .read(move |conn| {
                 let mut stmt = conn
                     .prepare_cached(
-                        "SELECT event_id, generation, pending_since FROM events \
-                         WHERE pending_since IS NOT NULL AND pending_since < ?1 AND status = 'received' \
+                        "SELECT event_id, generation, pending_since, status FROM events \
+                         WHERE pending_since IS NOT NULL AND pending_since < ?1 AND status IN ('received', 'processing') \
                          ORDER BY pending_since LIMIT ?2",
                     )
                     .map_err(db_err)?;
@@ -324,6 +344,11 @@ impl EventStore for SqliteStore {
                             .and_then(|g| Generation::new(g).ok())
                             .ok_or_else(|| corrupt("generation", g))?,
                         since: r.get(2).map_err(db_err)?,
+                        status: {
+                            let st: String = r.get(3).map_err(db_err)?;
+                            EventStatus::parse(&st)
+                                .ok_or_else(|| corrupt("status", "unknown value"))?
+                        },
                     });
                 }
                 Ok(out)

@@ -1,10 +1,16 @@
-//! The local stack's HTTP front (axum): `POST /webhooks/{source}`, `GET /health`; plus the
-//! processor pollers and the sweep, with graceful shutdown on SIGTERM / Ctrl-C.
+//! The local stack's HTTP front (axum on hyper): `POST /webhooks/{source}`, `GET /health`; plus
+//! the processor pollers and the sweep, with graceful shutdown on SIGTERM / Ctrl-C.
+//!
+//! The accept loop is ours rather than `axum::serve`'s so that slow or silent clients cannot hold
+//! connections: a connection that sends no byte within the header timeout is dropped, request
+//! headers must arrive within it (hyper's `header_read_timeout`), and a body within the body
+//! timeout (408).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Extension;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, Request, State};
@@ -15,29 +21,46 @@ use hookgate_shared::app::App;
 use hookgate_shared::http::{self as replies, HttpReply};
 use hookgate_shared::ingest::IngestRequest;
 use hookgate_shared::worker;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::GracefulShutdown;
 use tokio_util::sync::CancellationToken;
+use tower::ServiceExt as _;
 
-/// How long a client may take to send its body.
-const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long clients get to send their requests.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpLimits {
+    /// From the connection's start (or the end of its previous request) to the end of a request's
+    /// headers; a connection silent that long is closed.
+    pub header_timeout: Duration,
+    /// From the end of the headers to the end of the body (else 408).
+    pub body_timeout: Duration,
+}
 
-pub async fn run(app: Arc<App>, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// How long a graceful shutdown waits for requests in flight.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub async fn run(
+    app: Arc<App>,
+    listener: tokio::net::TcpListener,
+    limits: HttpLimits,
+) -> anyhow::Result<()> {
     let stop = CancellationToken::new();
     let mut tasks = Vec::new();
     for _ in 0..app.config.queue.pollers {
         tasks.push(tokio::spawn(worker::run_poller(app.clone(), stop.clone())));
     }
     tasks.push(tokio::spawn(worker::run_sweeper(app.clone(), stop.clone())));
-    let server_stop = stop.clone();
-    axum::serve(
-        listener,
-        router(app).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        shutdown_signal().await;
-        tracing::info!("shutting down: finishing requests and batches in flight");
-        server_stop.cancel();
-    })
-    .await?;
+    serve_http(listener, router(app, limits), limits).await;
     stop.cancel();
     for t in tasks {
         let _ = t.await;
@@ -46,11 +69,72 @@ pub async fn run(app: Arc<App>, listener: tokio::net::TcpListener) -> anyhow::Re
     Ok(())
 }
 
-pub fn router(app: Arc<App>) -> Router {
+async fn serve_http(listener: tokio::net::TcpListener, router: Router, limits: HttpLimits) {
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(limits.header_timeout));
+    let graceful = GracefulShutdown::new();
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors, say: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = {
+            let router = router.clone();
+            hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(ConnectInfo(peer));
+                router.clone().oneshot(req.map(Body::new))
+            })
+        };
+        let (builder, watcher) = (builder.clone(), graceful.watcher());
+        tokio::spawn(async move {
+            // A connection that never sends a byte is closed (hyper's header timeout may only
+            // start with the first byte).
+            match tokio::time::timeout(limits.header_timeout, stream.readable()).await {
+                Ok(Ok(())) => {}
+                _ => return,
+            }
+            let conn = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .into_owned();
+            if let Err(e) = watcher.watch(conn).await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    tracing::info!("shutting down: finishing requests and batches in flight");
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(DRAIN_TIMEOUT) => {
+            tracing::warn!("connections still open after the drain timeout; closing them");
+        }
+    }
+}
+
+pub fn router(app: Arc<App>, limits: HttpLimits) -> Router {
     Router::new()
         .route("/webhooks/{source}", any(webhook))
         .route("/health", get(health))
         .fallback(fallback)
+        .layer(Extension(limits))
         .with_state(app)
 }
 
@@ -95,6 +179,7 @@ pub fn to_response(reply: HttpReply) -> Response {
 
 async fn webhook(
     State(app): State<Arc<App>>,
+    Extension(limits): Extension<HttpLimits>,
     path: Result<Path<String>, axum::extract::rejection::PathRejection>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     req: Request,
@@ -121,7 +206,9 @@ async fn webhook(
         return to_response(replies::payload_too_large(limit));
     }
     let (parts, body) = req.into_parts();
-    let body = match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, limit)).await {
+    let body = match tokio::time::timeout(limits.body_timeout, axum::body::to_bytes(body, limit))
+        .await
+    {
         Err(_) => {
             return to_response(HttpReply::error(
                 408,

@@ -201,7 +201,26 @@ impl Ingest {
             body: req.body,
             now,
         };
+        // A signature, id or timestamp header sent twice is ambiguous: which one was signed?
+        if let Some(h) = source
+            .verifier
+            .expected_headers()
+            .iter()
+            .find(|h| req.headers.get_all(**h).iter().nth(1).is_some())
+        {
+            return Err(VerifyError::MalformedHeader {
+                header: (*h).to_owned(),
+                reason: "sent more than once".to_owned(),
+            }
+            .into());
+        }
         let verified = source.verifier.verify(&vreq, &keys, source.tolerance);
+        // Unauthenticated requests learn nothing more (not even that their delivery id is bad).
+        if let Err(e) = &verified
+            && !matches!(e, VerifyError::StaleTimestamp { .. })
+        {
+            return Err(e.clone().into());
+        }
         let identity = source.verifier.identify(&vreq);
         let delivery_id = match identity.delivery_id.as_deref() {
             Some(raw) => {

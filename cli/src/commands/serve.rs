@@ -35,6 +35,10 @@ pub async fn run(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
             hookgate_shared::demo::STANDARD_WEBHOOKS_SECRET
         );
     }
-    crate::serve::run(app, listener).await?;
+    let limits = crate::serve::HttpLimits {
+        header_timeout: args.header_timeout,
+        body_timeout: args.body_timeout,
+    };
+    crate::serve::run(app, listener, limits).await?;
     Ok(ExitCode::SUCCESS)
 }

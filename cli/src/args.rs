@@ -118,10 +118,10 @@ pub struct ServeArgs {
     #[arg(long, value_enum, default_value = "sqlite")]
     pub backend: BackendKind,
     /// How long a client has to send a request's headers (a silent connection is closed after it).
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+    #[arg(long, env = "HOOKGATE_HEADER_TIMEOUT", value_parser = humantime::parse_duration, default_value = "10s")]
     pub header_timeout: std::time::Duration,
     /// How long a client has to send a request's body once its headers arrived (else 408).
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
+    #[arg(long, env = "HOOKGATE_BODY_TIMEOUT", value_parser = humantime::parse_duration, default_value = "30s")]
     pub body_timeout: std::time::Duration,
 }
 

@@ -46,6 +46,12 @@ impl Default for HttpLimits {
     }
 }
 
+/// The most request headers and header bytes a request may carry (else 431 with a JSON reason).
+const MAX_HEADERS: usize = 100;
+const MAX_HEADER_BYTES: usize = 64 * 1024;
+/// hyper's read buffer: above [`MAX_HEADER_BYTES`] so the check below answers first.
+const HYPER_MAX_BUF: usize = 1024 * 1024;
+
 /// How long a graceful shutdown waits for requests in flight.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -71,10 +77,17 @@ pub async fn run(
 
 async fn serve_http(listener: tokio::net::TcpListener, router: Router, limits: HttpLimits) {
     let mut builder = Builder::new(TokioExecutor::new());
+    // hyper's own limits sit above ours, so an oversized head still gets our JSON 431; only a head
+    // beyond hyper's buffer is refused bare.
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout);
+        .header_read_timeout(limits.header_timeout)
+        // A client may shut down its sending side once the request is out and still wait for the
+        // answer.
+        .half_close(true)
+        .max_headers(MAX_HEADERS * 4)
+        .max_buf_size(HYPER_MAX_BUF);
     builder
         .http2()
         .timer(TokioTimer::new())
@@ -107,8 +120,9 @@ async fn serve_http(listener: tokio::net::TcpListener, router: Router, limits: H
         tokio::spawn(async move {
             // A connection that never sends a byte is closed (hyper's header timeout may only
             // start with the first byte).
-            match tokio::time::timeout(limits.header_timeout, stream.readable()).await {
-                Ok(Ok(())) => {}
+            let mut first = [0u8; 1];
+            match tokio::time::timeout(limits.header_timeout, stream.peek(&mut first)).await {
+                Ok(Ok(n)) if n > 0 => {}
                 _ => return,
             }
             let conn = builder
@@ -134,6 +148,7 @@ pub fn router(app: Arc<App>, limits: HttpLimits) -> Router {
         .route("/webhooks/{source}", any(webhook))
         .route("/health", get(health))
         .fallback(fallback)
+        .layer(axum::middleware::from_fn(header_limits))
         .layer(Extension(limits))
         .with_state(app)
 }
@@ -241,6 +256,26 @@ async fn webhook(
         })
         .await;
     to_response(replies::ingest_reply(&result))
+}
+
+/// 431 for requests with too many or too large headers, before any route runs.
+async fn header_limits(req: Request, next: axum::middleware::Next) -> Response {
+    let headers = req.headers();
+    let bytes: usize = headers
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
+    if headers.len() > MAX_HEADERS || bytes > MAX_HEADER_BYTES {
+        return to_response(HttpReply::error(
+            431,
+            "headers_too_large",
+            format!(
+                "{} headers of {bytes} bytes; at most {MAX_HEADERS} headers and {MAX_HEADER_BYTES} bytes",
+                headers.len()
+            ),
+        ));
+    }
+    next.run(req).await
 }
 
 fn is_length_limit(e: &axum::Error) -> bool {

@@ -122,13 +122,23 @@ impl Stack {
 
     /// Like [`Stack::start_on`], with `HOOKGATE_LOG` set to `level` (e.g. "debug", "trace").
     pub fn start_logging(config: &str, backend: Backend, level: &str) -> Stack {
+        Self::start_env(config, backend, level, &[])
+    }
+
+    /// Like [`Stack::start_logging`], with extra environment for `serve` and the CLI.
+    pub fn start_env(config: &str, backend: Backend, level: &str, extra: &[(&str, &str)]) -> Stack {
         let dir = tempfile::tempdir().unwrap();
         let config_path = dir.path().join("hookgate.toml");
         std::fs::write(&config_path, config).unwrap();
-        let env = match backend {
+        let mut env = match backend {
             Backend::Sqlite => Vec::new(),
             Backend::Aws => provision_aws(&config_path),
         };
+        env.extend(
+            extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
         let mut s = Stack {
             backend,
             env,

@@ -201,7 +201,7 @@ impl Stack {
             .arg(self.dir.join("hookgate.toml"))
             .args(["--log-format", "json", "serve", "--listen", &self.addr])
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .env("RUST_LOG", "warn")
+            .env("HOOKGATE_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -225,7 +225,7 @@ impl Stack {
             .arg("--config")
             .arg(self.dir.join("hookgate.toml"))
             .args(args)
-            .env("RUST_LOG", "error")
+            .env("HOOKGATE_LOG", "error")
             .output()
             .expect("run hookgate");
         assert!(

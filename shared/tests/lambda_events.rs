@@ -418,3 +418,184 @@ async fn aws_calls_per_event_on_the_happy_path() {
         "AWS calls per event, happy path: {per_event:.1} (ingest: PutItem + SendMessage; processor: BatchGetItem/10 + UpdateItem claim + UpdateItem record)"
     );
 }
+
+/// The hostile corpus at the Lambda edge: what API Gateway can hand the ingest function. Every
+/// case gets a JSON 4xx with a reason and nothing is stored or enqueued.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_api_gateway_requests_get_json_4xx_and_store_nothing() {
+    let app = app().await;
+    let body = samples::github_push("hostile-apigw");
+    let ok = sign(
+        "github",
+        demo::GITHUB_SECRET,
+        &body,
+        "hostile-apigw",
+        "push",
+    );
+    let sig = ok
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("x-hub-signature-256"))
+        .map(|(_, v)| v.clone())
+        .unwrap();
+    let base = apigw("github", &ok, &body, false);
+    let with = |f: &dyn Fn(&mut Value)| {
+        let mut v = base.clone();
+        f(&mut v);
+        v
+    };
+    let mut cases: Vec<(&str, Value, i64)> = vec![
+        (
+            "invalid base64",
+            with(&|v| {
+                v["isBase64Encoded"] = json!(true);
+                v["body"] = json!("%%%");
+            }),
+            400,
+        ),
+        (
+            "truncated base64",
+            with(&|v| {
+                v["isBase64Encoded"] = json!(true);
+                v["body"] = json!("eyJh");
+            }),
+            401,
+        ),
+        (
+            "non-UTF-8 bytes, base64",
+            with(&|v| {
+                v["isBase64Encoded"] = json!(true);
+                v["body"] =
+                    json!(base64::engine::general_purpose::STANDARD.encode([0xff, 0xfe, 0, 0x80]));
+            }),
+            401,
+        ),
+        (
+            "body over the limit",
+            with(&|v| {
+                v["body"] = json!("a".repeat(2 * 1024 * 1024));
+            }),
+            413,
+        ),
+        ("no body", with(&|v| v["body"] = Value::Null), 401),
+        (
+            "repeated signature headers, joined by API Gateway",
+            with(&|v| {
+                v["headers"]["x-hub-signature-256"] = json!(format!("{sig},{sig}"));
+            }),
+            401,
+        ),
+        (
+            "huge signature header",
+            with(&|v| {
+                v["headers"]["x-hub-signature-256"] =
+                    json!(format!("sha256={}", "ab".repeat(50_000)));
+            }),
+            401,
+        ),
+        (
+            "lookalike header name",
+            with(&|v| {
+                let s = v["headers"]["x-hub-signature-256"].take();
+                v["headers"]["x-hub-signature256"] = s;
+                v["headers"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("x-hub-signature-256");
+            }),
+            401,
+        ),
+        (
+            "wrong content type, unsigned",
+            with(&|v| {
+                v["headers"] = json!({"content-type": "text/plain"});
+            }),
+            401,
+        ),
+        (
+            "deeply nested JSON, unsigned",
+            with(&|v| {
+                v["headers"] = json!({"content-type": "application/json"});
+                v["body"] = json!(format!("{}{}", "[".repeat(50_000), "]".repeat(50_000)));
+            }),
+            401,
+        ),
+        (
+            "missing path parameter and raw path",
+            with(&|v| {
+                v["pathParameters"] = json!({});
+                v["rawPath"] = Value::Null;
+            }),
+            404,
+        ),
+    ];
+    for method in ["GET", "PUT", "DELETE"] {
+        cases.push((
+            "non-POST method",
+            with(&|v| {
+                v["requestContext"]["http"]["method"] = json!(method);
+            }),
+            405,
+        ));
+    }
+    for source in [
+        "../admin",
+        "github\u{0}",
+        "GitHub",
+        "",
+        "a".repeat(8_000).leak(),
+    ] {
+        cases.push((
+            "odd source",
+            with(&|v| {
+                v["pathParameters"]["source"] = json!(source);
+                v["rawPath"] = json!(format!("/webhooks/{source}"));
+            }),
+            404,
+        ));
+    }
+    let mut failures = Vec::new();
+    for (name, event, want) in cases {
+        let req: ApiGatewayV2httpRequest = match serde_json::from_value(event) {
+            Ok(r) => r,
+            Err(e) => {
+                failures.push(format!("{name}: not an API Gateway event: {e}"));
+                continue;
+            }
+        };
+        let res = ingest_apigw(&app, req).await;
+        let doc: Value = match &res.body {
+            Some(hookgate_shared::lambda::events::encodings::Body::Text(t)) => {
+                serde_json::from_str(t).unwrap_or(Value::Null)
+            }
+            _ => Value::Null,
+        };
+        if res.status_code != want
+            || doc["error"].as_str().is_none()
+            || doc["reason"].as_str().is_none_or(str::is_empty)
+        {
+            failures.push(format!(
+                "{name}: want {want}, got {} {doc}",
+                res.status_code
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let page = app
+        .backend
+        .store
+        .list(
+            &Default::default(),
+            &hookgate_shared::ports::PageRequest {
+                cursor: None,
+                limit: 10,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(page.events.is_empty(), "nothing stored");
+    let q = app.backend.queue.stats().await.unwrap();
+    assert_eq!(q.visible + q.in_flight + q.delayed, 0, "nothing enqueued");
+    // The untouched request still goes through.
+    let req: ApiGatewayV2httpRequest = serde_json::from_value(base).unwrap();
+    assert_eq!(ingest_apigw(&app, req).await.status_code, 202);
+}

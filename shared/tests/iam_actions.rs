@@ -41,6 +41,7 @@ fn as_actions(ops: Vec<String>) -> BTreeSet<String> {
                 "PutItem" | "GetItem" | "UpdateItem" | "BatchGetItem" | "Query" | "Scan" => {
                     "dynamodb"
                 }
+                "PutObject" | "GetObject" => "s3",
                 _ => "sqs",
             };
             format!("{service}:{op}")

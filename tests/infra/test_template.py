@@ -382,7 +382,7 @@ MUTATIONS = {
     ),
     "wildcard_action": ("iam_hygiene", _STMTS + [1, "Action"], ["dynamodb:*"]),
     "wildcard_resource": ("iam_hygiene", _STMTS + [1, "Resource"], "*"),
-    "extra_env": ("env", ["Resources", "ReplayFunction", "Properties", "Environment", "Variables", "HOOKGATE_PAYLOAD_BUCKET"], "x"),
+    "extra_env": ("env", ["Resources", "ReplayFunction", "Properties", "Environment", "Variables", "HOOKGATE_UNUSED"], "x"),
     "missing_env": ("env", ["Globals", "Function", "Environment", "Variables", "HOOKGATE_SECRETS_ID"], _DELETE),
     "redrive_literal": ("queues", ["Resources", "Queue", "Properties", "RedrivePolicy", "maxReceiveCount"], 5),
     "dlq_retention": ("queues", ["Resources", "DeadLetterQueue", "Properties", "MessageRetentionPeriod"], 345600),

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::adapters::aws::{AwsHandlerFactory, DynamoStore, SecretsManagerStore, SqsQueue};
+use crate::adapters::aws::{
+    AwsHandlerFactory, DynamoStore, SecretsManagerStore, SqsQueue, payload_bucket_from_env,
+};
 use crate::app::{App, Backend};
 use crate::clock::SystemClock;
 use crate::config::Config;
@@ -63,7 +65,9 @@ pub async fn app_from_env(role: Role) -> Result<App, BootError> {
     let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let backend = Backend {
-        store: Arc::new(DynamoStore::new(dynamo, table)),
+        store: Arc::new(
+            DynamoStore::new(dynamo, table).with_payloads(payload_bucket_from_env(&sdk)),
+        ),
         queue: Arc::new(SqsQueue::new(sqs.clone(), queue_url)),
         dlq: Arc::new(SqsQueue::new(sqs, dlq_url)),
     };

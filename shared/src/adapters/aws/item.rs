@@ -38,6 +38,8 @@ pub mod attr {
     pub const FINISHED_AT: &str = "finished_at";
     pub const PENDING_SHARD: &str = "pending_shard";
     pub const PENDING_SINCE: &str = "pending_since";
+    pub const BODY: &str = "body";
+    pub const BODY_REF: &str = "body_ref";
 }
 
 /// Index names (see `provision`).
@@ -78,6 +80,9 @@ pub(crate) struct Item {
     /// `crate::codec::encode_body`, stored as binary.
     #[serde(with = "serde_bytes")]
     pub body: Vec<u8>,
+    /// With a payload bucket: the S3 key of the body (then `body` is empty until read back).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_ref: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_label: Option<String>,
     /// TTL attribute: epoch SECONDS, rounded up so the item never expires before the model says.
@@ -148,6 +153,7 @@ impl Item {
             content_type: e.content_type.clone(),
             headers: e.headers.clone(),
             body: encode_body(&e.body),
+            body_ref: None,
             secret_label: e.secret_label.clone(),
             expires_at,
             expires_ms,
@@ -179,7 +185,12 @@ impl Item {
         let delivery_id =
             DeliveryId::parse(&self.delivery_id).map_err(|e| corrupt("delivery_id", &e))?;
         let generation = Generation::new(self.generation).map_err(|e| corrupt("generation", &e))?;
-        let body = decode_body(&self.body, MAX_DECODED_BODY).map_err(|e| corrupt("body", &e))?;
+        // A body left in the bucket (not read back, e.g. for a claim's condition check) is empty.
+        let body = if self.body_ref.is_some() && self.body.is_empty() {
+            bytes::Bytes::new()
+        } else {
+            decode_body(&self.body, MAX_DECODED_BODY).map_err(|e| corrupt("body", &e))?
+        };
         let lease = match (self.lease_token, self.lease_until) {
             (Some(token), Some(until)) => Some(Lease {
                 token,

@@ -6,6 +6,7 @@
 mod error;
 pub mod handlers;
 mod item;
+mod payloads;
 pub mod provision;
 mod queue;
 mod secrets;
@@ -20,6 +21,7 @@ pub use item::{
     INDEX_BY_SOURCE, INDEX_PENDING, PENDING_SHARDS, attr, event_to_item, item_size, item_to_event,
     pending_shard, value_size,
 };
+pub use payloads::{ITEM_BUDGET, PayloadBucket, payload_bucket_from_env};
 pub use provision::{ProvisionError, ProvisionOptions, Provisioned, provision};
 pub use queue::SqsQueue;
 pub use secrets::SecretsManagerStore;
@@ -44,15 +46,22 @@ pub struct AwsBackend {
 
 impl AwsBackend {
     /// Builds the clients once; no network call.
+    /// The payload bucket comes from `HOOKGATE_PAYLOAD_BUCKET` when set.
     pub fn new(sdk: &SdkConfig, table: String, queue_url: String, dlq_url: String) -> Self {
-        Self::from_clients(
+        let mut b = Self::from_clients(
             aws_sdk_dynamodb::Client::new(sdk),
             aws_sdk_sqs::Client::new(sdk),
             aws_sdk_secretsmanager::Client::new(sdk),
             table,
             queue_url,
             dlq_url,
-        )
+        );
+        if let Some(p) = payload_bucket_from_env(sdk) {
+            b.store = Arc::new(
+                DynamoStore::new(b.store.client().clone(), b.store.table()).with_payloads(Some(p)),
+            );
+        }
+        b
     }
 
     /// From clients configured by the caller (e.g. with interceptors or custom timeouts).
@@ -86,6 +95,9 @@ pub const STORE_ACTIONS: ActionTable = &[
     ("record", &["dynamodb:UpdateItem"]),
     ("mark_replay", &["dynamodb:UpdateItem"]),
     ("mark_abandoned", &["dynamodb:UpdateItem"]),
+    // With a payload bucket: bodies too large for an item are written and read as S3 objects.
+    ("put_new (payload bucket)", &["s3:PutObject"]),
+    ("read (payload bucket)", &["s3:GetObject"]),
     ("pending", &["dynamodb:Query"]),
     ("list", &["dynamodb:Query", "dynamodb:Scan"]),
 ];

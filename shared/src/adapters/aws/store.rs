@@ -22,9 +22,10 @@ use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_attribute_value};
 
 use super::error::AwsError;
 use super::item::{
-    INDEX_BY_SOURCE, INDEX_PENDING, attr, event_to_item, item_to_event, pending_shard,
+    INDEX_BY_SOURCE, INDEX_PENDING, attr, event_to_item, item_size, item_to_event, pending_shard,
     pending_shards,
 };
+use super::payloads::{ITEM_BUDGET, PayloadBucket};
 use crate::model::{EventId, EventStatus, Generation, Millis, NewEvent, StoredEvent};
 use crate::ports::{
     AbandonRequest, ClaimOutcome, ClaimRequest, EventFilter, EventStore, Page, PageRequest,
@@ -43,6 +44,7 @@ const MAX_PAGE: usize = 1000;
 pub struct DynamoStore {
     client: Client,
     table: String,
+    payloads: Option<PayloadBucket>,
 }
 
 impl DynamoStore {
@@ -51,7 +53,56 @@ impl DynamoStore {
         Self {
             client,
             table: table.into(),
+            payloads: None,
         }
+    }
+
+    /// Bodies too large for an item go to this bucket (the claim check); without one they are
+    /// refused as too large (413 at ingest).
+    pub fn with_payloads(mut self, payloads: Option<PayloadBucket>) -> Self {
+        self.payloads = payloads;
+        self
+    }
+
+    /// Moves the body of an oversized item to the payload bucket, leaving its key.
+    async fn offload_body(
+        &self,
+        id: &EventId,
+        item: &mut HashMap<String, AttributeValue>,
+    ) -> Result<(), StoreError> {
+        let Some(p) = &self.payloads else {
+            return Ok(());
+        };
+        if item_size(item) <= ITEM_BUDGET {
+            return Ok(());
+        }
+        let Some(AttributeValue::B(body)) = item.remove(attr::BODY) else {
+            return Err(StoreError::Invalid(format!("item {id} has no body")));
+        };
+        let stored = body.into_inner();
+        let key = PayloadBucket::key(id, &stored);
+        p.put(&key, stored).await?;
+        item.insert(attr::BODY.to_owned(), AttributeValue::B(Vec::new().into()));
+        item.insert(attr::BODY_REF.to_owned(), s(&key));
+        Ok(())
+    }
+
+    /// An item back into an event, reading its body from the payload bucket if it is there.
+    async fn to_event(
+        &self,
+        mut item: HashMap<String, AttributeValue>,
+    ) -> Result<StoredEvent, StoreError> {
+        if let Some(AttributeValue::S(key)) = item.get(attr::BODY_REF) {
+            let Some(p) = &self.payloads else {
+                return Err(StoreError::Corrupt(format!(
+                    "the body is in the payload bucket under {key}, but no bucket is configured \
+                     (HOOKGATE_PAYLOAD_BUCKET)"
+                )));
+            };
+            let stored = p.get(key).await?;
+            item.insert(attr::BODY.to_owned(), AttributeValue::B(stored.into()));
+        }
+        item_to_event(item)
     }
 
     pub fn table(&self) -> &str {
@@ -163,7 +214,8 @@ pub(crate) fn classify_claim(old: &StoredEvent, g: Generation, now: Millis) -> C
 impl EventStore for DynamoStore {
     async fn put_new(&self, event: &NewEvent) -> Result<PutOutcome, StoreError> {
         let stored = StoredEvent::from_new(event.clone());
-        let item = event_to_item(&stored)?;
+        let mut item = event_to_item(&stored)?;
+        self.offload_body(&event.event_id, &mut item).await?;
         let mut ex = Expr::default();
         let cond = format!("attribute_not_exists({})", ex.n(attr::EVENT_ID));
         let res = self
@@ -187,6 +239,8 @@ impl EventStore for DynamoStore {
                             event.event_id
                         ))
                     })?;
+                    // Not read back from the payload bucket: ingest needs the state, not the body
+                    // (and its role has no s3:GetObject).
                     return Ok(PutOutcome::Duplicate(Box::new(item_to_event(old)?)));
                 }
                 Err(AwsError::from_sdk("PutItem", e).into())
@@ -205,7 +259,10 @@ impl EventStore for DynamoStore {
             .send()
             .await
             .map_err(|e| AwsError::from_sdk("GetItem", e))?;
-        out.item.map(item_to_event).transpose()
+        match out.item {
+            Some(item) => Ok(Some(self.to_event(item).await?)),
+            None => Ok(None),
+        }
     }
 
     async fn get_many(&self, ids: &[EventId]) -> Result<Vec<StoredEvent>, StoreError> {
@@ -247,7 +304,7 @@ impl EventStore for DynamoStore {
                     && let Some(items) = responses.remove(&self.table)
                 {
                     for item in items {
-                        let ev = item_to_event(item)?;
+                        let ev = self.to_event(item).await?;
                         found.insert(ev.event_id.as_str().to_owned(), ev);
                     }
                 }
@@ -331,7 +388,7 @@ impl EventStore for DynamoStore {
                 let item = out.attributes.ok_or_else(|| {
                     StoreError::Corrupt(format!("claim of {} returned no item", req.event_id))
                 })?;
-                Ok(ClaimOutcome::Claimed(Box::new(item_to_event(item)?)))
+                Ok(ClaimOutcome::Claimed(Box::new(self.to_event(item).await?)))
             }
             Err(e) => {
                 if let Some(UpdateItemError::ConditionalCheckFailedException(c)) =
@@ -501,7 +558,7 @@ impl EventStore for DynamoStore {
                 let item = out.attributes.ok_or_else(|| {
                     StoreError::Corrupt(format!("replay of {} returned no item", mark.event_id))
                 })?;
-                Ok(Some(item_to_event(item)?))
+                Ok(Some(self.to_event(item).await?))
             }
             Err(e) => {
                 if let Some(UpdateItemError::ConditionalCheckFailedException(_)) =
@@ -737,7 +794,7 @@ impl EventStore for DynamoStore {
                 }
             };
             for item in items {
-                events.push(item_to_event(item)?);
+                events.push(self.to_event(item).await?);
             }
             start = last.filter(|k| !k.is_empty());
             match &start {

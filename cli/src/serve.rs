@@ -1,4 +1,5 @@
-//! The local stack's HTTP front (axum): `POST /webhooks/{source}`, `GET /health`; plus the
+//! The local stack's HTTP front (axum): `POST /webhooks/{source}`, `GET /health`, `GET /metrics`,
+//! the admin API under `/admin/api/…` (bearer token) and the admin page under `/admin`; plus the
 //! processor pollers and the sweep, with graceful shutdown on SIGTERM / Ctrl-C.
 
 use std::net::SocketAddr;
@@ -20,7 +21,11 @@ use tokio_util::sync::CancellationToken;
 /// How long a client may take to send its body.
 const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
-pub async fn run(app: Arc<App>, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
+pub async fn run(
+    app: Arc<App>,
+    admin_token: String,
+    listener: tokio::net::TcpListener,
+) -> anyhow::Result<()> {
     let stop = CancellationToken::new();
     let mut tasks = Vec::new();
     for _ in 0..app.config.queue.pollers {
@@ -30,7 +35,7 @@ pub async fn run(app: Arc<App>, listener: tokio::net::TcpListener) -> anyhow::Re
     let server_stop = stop.clone();
     axum::serve(
         listener,
-        router(app).into_make_service_with_connect_info::<SocketAddr>(),
+        router(app, admin_token).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(async move {
         shutdown_signal().await;
@@ -46,12 +51,42 @@ pub async fn run(app: Arc<App>, listener: tokio::net::TcpListener) -> anyhow::Re
     Ok(())
 }
 
-pub fn router(app: Arc<App>) -> Router {
+pub fn router(app: Arc<App>, admin_token: String) -> Router {
     Router::new()
         .route("/webhooks/{source}", any(webhook))
         .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .merge(crate::admin_routes::routes(AdminToken(admin_token.into())))
         .fallback(fallback)
         .with_state(app)
+}
+
+/// The admin token the API and the page check.
+#[derive(Clone)]
+pub struct AdminToken(pub Arc<str>);
+
+/// Prometheus text: the metrics registry, with the queue gauges read now.
+async fn metrics(State(app): State<Arc<App>>) -> Response {
+    for (name, q) in [("main", &app.backend.queue), ("dlq", &app.backend.dlq)] {
+        match q.stats().await {
+            Ok(s) => hookgate_shared::metrics::queue(
+                name,
+                s.visible + s.in_flight + s.delayed,
+                s.oldest_age_secs,
+            ),
+            Err(e) => {
+                tracing::warn!(queue = name, error = %e, "queue stats unavailable for /metrics")
+            }
+        }
+    }
+    let mut res = hookgate_shared::metrics::Registry::global()
+        .render_prometheus()
+        .into_response();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    res
 }
 
 async fn shutdown_signal() {

@@ -162,6 +162,7 @@ impl Replayer {
         {
             Ok(()) => {
                 tracing::info!("replayed");
+                crate::metrics::replayed(event.source.as_str());
                 ReplayOutcome::Replayed {
                     event_id: id.clone(),
                     generation: g,

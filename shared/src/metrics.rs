@@ -384,11 +384,38 @@ pub fn queue(queue: &str, depth: u64, oldest_age_secs: Option<u64>) {
     );
 }
 
+type Sink = Box<dyn Fn(&str) + Send + Sync>;
+
+fn sink() -> &'static Mutex<Option<Sink>> {
+    static SINK: OnceLock<Mutex<Option<Sink>>> = OnceLock::new();
+    SINK.get_or_init(|| Mutex::new(None))
+}
+
+/// Sends EMF lines somewhere other than stdout (tests capture them this way).
+pub fn set_emf_sink(f: impl Fn(&str) + Send + Sync + 'static) {
+    let mut g = match sink().lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    };
+    *g = Some(Box::new(f));
+}
+
 /// Prints what was recorded since the last flush as EMF lines on stdout (a Lambda function calls
 /// this after each invocation; CloudWatch turns the lines into metrics).
 pub fn flush_emf() {
-    for line in Registry::global().drain_emf(crate::clock::now_ms()) {
-        println!("{line}");
+    let lines = Registry::global().drain_emf(crate::clock::now_ms());
+    if lines.is_empty() {
+        return;
+    }
+    let g = match sink().lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    };
+    for line in lines {
+        match g.as_ref() {
+            Some(f) => f(&line),
+            None => println!("{line}"),
+        }
     }
 }
 

@@ -241,7 +241,7 @@ impl Replayer {
         let interval = opts
             .rate_per_sec
             .filter(|r| *r > 0.0)
-            .map(|r| Duration::from_secs_f64(1.0 / r));
+            .and_then(|r| Duration::try_from_secs_f64(1.0 / r).ok());
         let started = Instant::now();
         for (i, id) in ids.iter().enumerate() {
             if let Some(iv) = interval {

@@ -47,6 +47,9 @@ pub const MAX_LIMIT: usize = 500;
 /// Events examined at most for one page of a payload (`where`) search; the page then ends early
 /// with a cursor to continue from.
 pub const MAX_SCAN_PER_PAGE: usize = 5_000;
+/// Bounds of a bulk replay's pace, events per second.
+pub const MIN_RATE: f64 = 0.1;
+pub const MAX_RATE: f64 = 10_000.0;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -351,10 +354,13 @@ impl<'a> Admin<'a> {
                 "an empty filter selects every event; set \"all\": true to mean it".into(),
             ));
         }
-        if req.rate.is_some_and(|r| !r.is_finite() || r <= 0.0) {
-            return Err(AdminError::BadRequest(
-                "rate must be a positive number of events per second".into(),
-            ));
+        if req
+            .rate
+            .is_some_and(|r| !(MIN_RATE..=MAX_RATE).contains(&r))
+        {
+            return Err(AdminError::BadRequest(format!(
+                "rate must be between {MIN_RATE} and {MAX_RATE} events per second"
+            )));
         }
         let opts = BulkOptions {
             dry_run: req.dry_run,

@@ -140,6 +140,7 @@ async fn webhook(
         ));
     };
     if !app.ingest.has_source(&source) {
+        hookgate_shared::metrics::ingest_outcome("unknown", Err("unknown_source"));
         let shown: String = source.chars().take(64).collect();
         return to_response(replies::not_found(format!("no source named `{shown}`")));
     }

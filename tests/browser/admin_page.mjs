@@ -52,6 +52,8 @@ try {
   assert.equal(await page.isChecked("#live"), true);
   console.log("LIST-READY");
   await page.waitForSelector(`tr[data-event-id="${lateId}"]`, { timeout: 30000 });
+  // The stats panel refreshes too: four events now.
+  await page.waitForFunction(() => document.querySelector("#stats .card b").textContent.trim() === "4");
   const statsText = await page.textContent("#stats");
   assert.match(statsText, /success rate/);
   await shot("admin-list.png");

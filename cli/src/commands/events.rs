@@ -1,7 +1,6 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use base64::Engine;
 use hookgate_shared::clock;
 use hookgate_shared::model::{EventId, EventView};
 use hookgate_shared::ports::PageRequest;
@@ -10,6 +9,7 @@ use serde_json::json;
 use std::io::IsTerminal;
 
 use hookgate_shared::admin::tail::{Change, Tail};
+use hookgate_shared::admin::{BodyView, EventDetail};
 use hookgate_shared::model::EventStatus;
 
 use crate::args::{Cli, ColorChoice, EventsCmd, OutputFormat};
@@ -102,19 +102,7 @@ pub async fn run(cli: &Cli, cmd: &EventsCmd) -> anyhow::Result<ExitCode> {
                 eprintln!("no event {id}");
                 return Ok(ExitCode::from(3));
             };
-            let body = match std::str::from_utf8(&e.body) {
-                Ok(s) => json!({ "encoding": "utf-8", "text": s }),
-                Err(_) => {
-                    json!({ "encoding": "base64", "data": base64::engine::general_purpose::STANDARD.encode(&e.body) })
-                }
-            };
-            let doc = json!({
-                "event": EventView::from(&e),
-                "headers": e.headers,
-                "body": body,
-                "handlers_done": e.handlers_done,
-                "attempt_log": e.attempt_log,
-            });
+            let doc = EventDetail::from(&e);
             match fmt {
                 OutputFormat::Json => output::json(&doc)?,
                 OutputFormat::Table => {
@@ -150,8 +138,8 @@ pub async fn run(cli: &Cli, cmd: &EventsCmd) -> anyhow::Result<ExitCode> {
                             })
                             .collect(),
                     );
-                    if let Some(text) = body.get("text").and_then(|t| t.as_str()) {
-                        println!("{}", output::short(text, 2000));
+                    if let BodyView::Utf8 { text, pretty } = &doc.body {
+                        println!("{}", output::short(pretty.as_deref().unwrap_or(text), 2000));
                     }
                 }
             }

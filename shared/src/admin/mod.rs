@@ -27,7 +27,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::app::App;
+use crate::app::{App, Backend};
 use crate::clock;
 use crate::http::HttpReply;
 use crate::message::QueueMessage;
@@ -381,27 +381,7 @@ impl<'a> Admin<'a> {
                 "limit must be between 1 and {MAX_LIMIT}"
             )));
         }
-        let msgs = self.app.backend.dlq.peek(limit).await?;
-        let mut out = Vec::with_capacity(msgs.len());
-        for m in msgs {
-            let pointer = QueueMessage::decode(&m.body).ok();
-            let event = match &pointer {
-                Some(p) => self.app.backend.store.get(&p.event_id).await?,
-                None => None,
-            };
-            out.push(DlqMessage {
-                message_id: m.message_id,
-                event_id: pointer.as_ref().map(|p| p.event_id.to_string()),
-                generation: pointer.as_ref().map(|p| p.generation.get()),
-                receive_count: m.receive_count,
-                sent_at: clock::rfc3339(m.sent_at),
-                source: event.as_ref().map(|e| e.source.to_string()),
-                event_type: event.as_ref().map(|e| e.event_type.clone()),
-                status: event.as_ref().map(|e| e.status.to_string()),
-                last_error: event.as_ref().and_then(|e| e.last_error.clone()),
-            });
-        }
-        Ok(out)
+        dlq_messages(&self.app.backend, limit).await
     }
 
     pub async fn redrive(&self) -> Result<RedriveReport, AdminError> {
@@ -486,6 +466,31 @@ impl<'a> Admin<'a> {
             ))),
         }
     }
+}
+
+/// The dead-letter queue's first `limit` messages with their events (the CLI's `dlq list` too).
+pub async fn dlq_messages(backend: &Backend, limit: usize) -> Result<Vec<DlqMessage>, AdminError> {
+    let msgs = backend.dlq.peek(limit).await?;
+    let mut out = Vec::with_capacity(msgs.len());
+    for m in msgs {
+        let pointer = QueueMessage::decode(&m.body).ok();
+        let event = match &pointer {
+            Some(p) => backend.store.get(&p.event_id).await?,
+            None => None,
+        };
+        out.push(DlqMessage {
+            message_id: m.message_id,
+            event_id: pointer.as_ref().map(|p| p.event_id.to_string()),
+            generation: pointer.as_ref().map(|p| p.generation.get()),
+            receive_count: m.receive_count,
+            sent_at: clock::rfc3339(m.sent_at),
+            source: event.as_ref().map(|e| e.source.to_string()),
+            event_type: event.as_ref().map(|e| e.event_type.clone()),
+            status: event.as_ref().map(|e| e.status.to_string()),
+            last_error: event.as_ref().and_then(|e| e.last_error.clone()),
+        });
+    }
+    Ok(out)
 }
 
 /// One admin HTTP request, framework-neutral.

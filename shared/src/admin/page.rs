@@ -5,7 +5,7 @@
 //! | route | what |
 //! | --- | --- |
 //! | `GET /admin?source&status&event_type&delivery_id&since&until&where&cursor` | stats panel, filters, event list, bulk replay |
-//! | `GET /admin/rows?…` | the list's rows only (the live refresh fetches it) |
+//! | `GET /admin/rows?…`, `GET /admin/stats` | the list's rows and the stats panel only (the live refresh fetches them) |
 //! | `GET /admin/events/{id}` | headers, pretty body, attempts timeline, replay button |
 //! | `POST /admin/events/{id}/replay` | replay one, back to the detail |
 //! | `POST /admin/replay` | bulk replay: first the dry-run count and a confirm button, then the run |
@@ -48,6 +48,7 @@ fn env() -> &'static Environment<'static> {
             ("base.html", include_str!("templates/base.html")),
             ("list.html", include_str!("templates/list.html")),
             ("rows.html", include_str!("templates/rows.html")),
+            ("stats.html", include_str!("templates/stats.html")),
             ("detail.html", include_str!("templates/detail.html")),
             ("confirm.html", include_str!("templates/confirm.html")),
             ("dlq.html", include_str!("templates/dlq.html")),
@@ -145,6 +146,10 @@ pub async fn get(admin: &Admin<'_>, path: &str, query: Option<&str>) -> PageRepl
     match segments.as_slice() {
         [] => list_page(admin, query, false).await,
         ["rows"] => list_page(admin, query, true).await,
+        ["stats"] => match admin.stats(None).await {
+            Ok(stats) => render(200, "stats.html", context! { stats => stats }),
+            Err(e) => error_page(&e),
+        },
         ["events", id] => {
             let flash = parse_query(query)
                 .ok()
@@ -321,6 +326,7 @@ mod tests {
             "base.html",
             "list.html",
             "rows.html",
+            "stats.html",
             "detail.html",
             "confirm.html",
             "dlq.html",

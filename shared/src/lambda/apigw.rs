@@ -41,6 +41,7 @@ async fn ingest_reply(app: &App, req: &ApiGatewayV2httpRequest) -> HttpReply {
         },
     };
     if !app.ingest.has_source(&source) {
+        crate::metrics::ingest_outcome("unknown", Err("unknown_source"));
         return replies::not_found(format!("no source named `{}`", truncate(&source, 64)));
     }
     if method != "POST" {

@@ -168,7 +168,9 @@ pub enum EventsCmd {
         #[arg(long, short = 'o', value_enum, default_value = "table")]
         output: OutputFormat,
     },
-    /// A live stream of new events and their outcomes (Ctrl-C to stop).
+    /// A live stream of new events and their outcomes (Ctrl-C to stop): every event received
+    /// since the tail started (or within --lookback), when it arrives and each time its status,
+    /// generation or attempts change.
     Tail {
         #[command(flatten)]
         filter: FilterArgs,

@@ -58,6 +58,7 @@ kind = "log"
                 .current_dir(&root)
                 .args(["run", "openapi.yaml", "--url", &base])
                 .args(["-H", &format!("Authorization: Bearer {ADMIN_TOKEN}")])
+                .args(["-H", &format!("Cookie: hookgate_admin={ADMIN_TOKEN}")])
                 .args([
                     "--checks",
                     "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",

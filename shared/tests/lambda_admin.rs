@@ -231,6 +231,11 @@ async fn replay_function_serves_the_admin_api_within_its_grants_and_emits_emf() 
     assert_eq!(s, 404);
     let (s, _) = call(&app, "PUT", "/admin/api/stats", "", None).await;
     assert_eq!(s, 405);
+    // On a named stage the raw path carries the stage's name.
+    let mut staged = admin_event("GET", "/prod/admin/api/stats", "", None);
+    staged["requestContext"]["stage"] = json!("prod");
+    let res = replay_function(&app, staged).await.unwrap();
+    assert_eq!(res["statusCode"], 200, "{res}");
     // A JSON command still works through the same entry point.
     let sweep = replay_function(&app, json!({"command": "sweep", "older_than": "0s"}))
         .await

@@ -34,7 +34,15 @@ pub async fn replay_function(app: &App, payload: Value) -> Result<Value, Command
 
 async fn admin_reply(app: &App, req: &ApiGatewayV2httpRequest) -> HttpReply {
     let method = req.request_context.http.method.as_str().to_owned();
-    let path = req.raw_path.clone().unwrap_or_default();
+    let raw_path = req.raw_path.clone().unwrap_or_default();
+    // On a named stage (not `$default`) the raw path starts with the stage's name.
+    let path = match req.request_context.stage.as_deref() {
+        Some(stage) if stage != "$default" => raw_path
+            .strip_prefix(&format!("/{stage}"))
+            .filter(|p| p.starts_with(crate::admin::PREFIX))
+            .map_or(raw_path.clone(), str::to_owned),
+        _ => raw_path,
+    };
     let raw = req.body.as_deref().unwrap_or("");
     let body = if req.is_base64_encoded {
         match base64::engine::general_purpose::STANDARD.decode(raw) {

@@ -15,6 +15,10 @@ rustup component add clippy rustfmt >/dev/null 2>&1 || true
 step "python tools (.venv: moto server, cfn-lint, SAM CLI, cargo-lambda, zig)"
 scripts/venv.sh
 
+step "browser for the admin page test (Debian chromium; playwright-core from npm)"
+scripts/chromium.sh
+(cd tests/browser && npm install --no-audit --no-fund --silent)
+
 step "format"
 cargo fmt --all -- --check
 
@@ -31,4 +35,7 @@ if [ -x scripts/infra-check.sh ]; then
   step "infra checks (cfn-lint, sam validate --lint, template tests)"
   scripts/infra-check.sh
 fi
+for shot in target/admin-page/*.png; do
+  if [ -f "$shot" ]; then echo "admin page screenshot: $shot"; fi
+done
 step "all checks passed"

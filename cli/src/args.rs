@@ -87,6 +87,8 @@ pub enum Command {
     /// Validate or print the configuration.
     #[command(subcommand)]
     Config(ConfigCmd),
+    /// Counts by source and status, success rate, end-to-end latency, queue depths.
+    Stats(StatsArgs),
     /// Set up AWS resources for `cargo lambda deploy` or an emulator.
     #[command(subcommand)]
     Aws(AwsCmd),
@@ -172,6 +174,27 @@ pub enum EventsCmd {
         #[arg(long, short = 'o', value_enum, default_value = "table")]
         output: OutputFormat,
     },
+    /// A live stream of new events and their outcomes (Ctrl-C to stop): every event received
+    /// since the tail started (or within --lookback), when it arrives and each time its status,
+    /// generation or attempts change.
+    Tail {
+        #[command(flatten)]
+        filter: FilterArgs,
+        /// Also show events received this long before the tail started.
+        #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+        lookback: std::time::Duration,
+        /// How often to poll.
+        #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+        interval: std::time::Duration,
+        /// Stop after this many lines (default: run until interrupted).
+        #[arg(long)]
+        max_lines: Option<usize>,
+        /// `json`: one JSON object per line.
+        #[arg(long, short = 'o', value_enum, default_value = "table")]
+        output: OutputFormat,
+        #[arg(long, value_enum, default_value = "auto")]
+        color: ColorChoice,
+    },
     /// One event with its headers, body and attempts.
     Show {
         event_id: String,
@@ -244,4 +267,20 @@ pub enum ConfigCmd {
     Check,
     /// Print the effective config (secrets redacted) as JSON.
     Show,
+}
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// The window: a duration ago (`1h`, `30m`, `7d`) or an RFC 3339 instant.
+    #[arg(long, default_value = "1h")]
+    pub since: String,
+    #[arg(long, short = 'o', value_enum, default_value = "table")]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
 }

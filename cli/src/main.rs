@@ -1,6 +1,7 @@
 //! `hookgate`: the local stack and the operator's CLI. Wiring only: the logic lives in
 //! `hookgate-shared`.
 
+mod admin_routes;
 mod args;
 mod backend;
 mod commands;

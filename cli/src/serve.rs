@@ -1,5 +1,6 @@
-//! The local stack's HTTP front (axum on hyper): `POST /webhooks/{source}`, `GET /health`; plus
-//! the processor pollers and the sweep, with graceful shutdown on SIGTERM / Ctrl-C.
+//! The local stack's HTTP front (axum on hyper): `POST /webhooks/{source}`, `GET /health`,
+//! `GET /metrics`, the admin API under `/admin/api/…` (bearer token) and the admin page under
+//! `/admin`; plus the processor pollers and the sweep, with graceful shutdown on SIGTERM / Ctrl-C.
 //!
 //! The accept loop is ours rather than `axum::serve`'s so that slow or silent clients cannot hold
 //! connections: a connection that sends no byte within the header timeout is dropped, request
@@ -57,6 +58,7 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub async fn run(
     app: Arc<App>,
+    admin_token: String,
     listener: tokio::net::TcpListener,
     limits: HttpLimits,
 ) -> anyhow::Result<()> {
@@ -66,7 +68,7 @@ pub async fn run(
         tasks.push(tokio::spawn(worker::run_poller(app.clone(), stop.clone())));
     }
     tasks.push(tokio::spawn(worker::run_sweeper(app.clone(), stop.clone())));
-    serve_http(listener, router(app, limits), limits).await;
+    serve_http(listener, router(app, admin_token, limits), limits).await;
     stop.cancel();
     for t in tasks {
         let _ = t.await;
@@ -143,14 +145,44 @@ async fn serve_http(listener: tokio::net::TcpListener, router: Router, limits: H
     }
 }
 
-pub fn router(app: Arc<App>, limits: HttpLimits) -> Router {
+pub fn router(app: Arc<App>, admin_token: String, limits: HttpLimits) -> Router {
     Router::new()
         .route("/webhooks/{source}", any(webhook))
         .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .merge(crate::admin_routes::routes(AdminToken(admin_token.into())))
         .fallback(fallback)
         .layer(axum::middleware::from_fn(header_limits))
         .layer(Extension(limits))
         .with_state(app)
+}
+
+/// The admin token the API and the page check.
+#[derive(Clone)]
+pub struct AdminToken(pub Arc<str>);
+
+/// Prometheus text: the metrics registry, with the queue gauges read now.
+async fn metrics(State(app): State<Arc<App>>) -> Response {
+    for (name, q) in [("main", &app.backend.queue), ("dlq", &app.backend.dlq)] {
+        match q.stats().await {
+            Ok(s) => hookgate_shared::metrics::queue(
+                name,
+                s.visible + s.in_flight + s.delayed,
+                s.oldest_age_secs,
+            ),
+            Err(e) => {
+                tracing::warn!(queue = name, error = %e, "queue stats unavailable for /metrics")
+            }
+        }
+    }
+    let mut res = hookgate_shared::metrics::Registry::global()
+        .render_prometheus()
+        .into_response();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    res
 }
 
 async fn shutdown_signal() {
@@ -205,6 +237,7 @@ async fn webhook(
         ));
     };
     if !app.ingest.has_source(&source) {
+        hookgate_shared::metrics::ingest_outcome("unknown", Err("unknown_source"));
         let shown: String = source.chars().take(64).collect();
         return to_response(replies::not_found(format!("no source named `{shown}`")));
     }

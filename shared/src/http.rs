@@ -106,3 +106,39 @@ pub fn payload_too_large(limit: usize) -> HttpReply {
 pub fn bad_request(reason: impl Into<String>) -> HttpReply {
     HttpReply::error(400, "bad_request", reason)
 }
+
+/// The reply for an admin API error.
+pub fn admin_error_reply(e: &crate::admin::AdminError) -> HttpReply {
+    use crate::admin::AdminError as A;
+    use crate::ports::QueueError;
+    let status = match e {
+        A::Unauthorized => 401,
+        A::NotFound(_) => 404,
+        A::MethodNotAllowed(_) => 405,
+        A::BadRequest(_) | A::Filter(_) | A::Store(StoreError::Invalid(_)) => 400,
+        A::Queue(QueueError::Invalid(_)) => 400,
+        A::Store(StoreError::TooLarge(_)) => 413,
+        A::Store(_) | A::Queue(_) => 503,
+    };
+    let reason = match e {
+        // Backend details stay in the logs.
+        A::Store(StoreError::Unavailable(_) | StoreError::Corrupt(_)) => {
+            tracing::warn!(error = %e, "admin request failed");
+            "event store unavailable; retry later".to_owned()
+        }
+        A::Queue(QueueError::Unavailable(_) | QueueError::InvalidReceipt(_)) => {
+            tracing::warn!(error = %e, "admin request failed");
+            "queue unavailable; retry later".to_owned()
+        }
+        other => other.to_string(),
+    };
+    let reply = HttpReply::error(status, e.code(), reason);
+    match e {
+        A::Unauthorized => reply.with_header("www-authenticate", "Bearer"),
+        A::MethodNotAllowed(allow) => reply.with_header("allow", (*allow).to_owned()),
+        A::Store(_) | A::Queue(_) if status == 503 => {
+            reply.with_header("retry-after", RETRY_AFTER_SECS.to_string())
+        }
+        _ => reply,
+    }
+}

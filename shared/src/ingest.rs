@@ -164,6 +164,17 @@ impl Ingest {
             generation = tracing::field::Empty,
         );
         let result = self.handle_inner(req).instrument(span.clone()).await;
+        let label = self
+            .sources
+            .get(req.source)
+            .map_or("unknown", |s| s.name.as_str());
+        crate::metrics::ingest_outcome(
+            label,
+            match &result {
+                Ok(a) => Ok(matches!(a, Accepted::Duplicate { .. })),
+                Err(e) => Err(e.code()),
+            },
+        );
         match &result {
             Ok(a) => {
                 let (event_id, dup) = match a {

@@ -3,6 +3,7 @@
 //! against the ports. The Lambda functions and the `hookgate` CLI are thin edges around it.
 
 pub mod adapters;
+pub mod admin;
 pub mod app;
 pub mod clock;
 pub mod codec;
@@ -16,6 +17,8 @@ pub mod ingest;
 #[cfg(feature = "lambda")]
 pub mod lambda;
 pub mod message;
+pub mod metered;
+pub mod metrics;
 pub mod model;
 #[cfg(all(feature = "aws", feature = "contract"))]
 pub mod moto;

@@ -174,6 +174,7 @@ impl Replayer {
         {
             Ok(()) => {
                 tracing::info!("replayed");
+                crate::metrics::replayed(event.source.as_str());
                 ReplayOutcome::Replayed {
                     event_id: id.clone(),
                     generation: g,
@@ -252,7 +253,7 @@ impl Replayer {
         let interval = opts
             .rate_per_sec
             .filter(|r| *r > 0.0)
-            .map(|r| Duration::from_secs_f64(1.0 / r));
+            .and_then(|r| Duration::try_from_secs_f64(1.0 / r).ok());
         let started = Instant::now();
         for (i, id) in ids.iter().enumerate() {
             if let Some(iv) = interval {
@@ -354,6 +355,10 @@ impl Replayer {
             Ok(true) => {
                 tracing::warn!(event_id = %p.event_id, generation = p.generation.get(), "sweep marked an abandoned last-receive claim dead");
                 report.marked_dead += 1;
+                // Rare: one read for the metric's source label.
+                if let Ok(Some(e)) = self.store.get(&p.event_id).await {
+                    crate::metrics::processed(e.source.as_str(), "dead");
+                }
             }
             Ok(false) => {
                 tracing::info!(event_id = %p.event_id, "abandoned claim moved on before the sweep");

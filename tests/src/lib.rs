@@ -40,6 +40,9 @@ pub fn hookgate_bin() -> PathBuf {
     .clone()
 }
 
+/// The admin token every stack is started with (`HOOKGATE_ADMIN_TOKEN`).
+pub const ADMIN_TOKEN: &str = "e2e-admin-token-0123456789";
+
 /// Which store and queues `serve` runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -192,6 +195,7 @@ impl Stack {
             .arg("--data-dir")
             .arg(self.data_dir())
             .env("HOOKGATE_LOG", &self.log_level)
+            .env("HOOKGATE_ADMIN_TOKEN", ADMIN_TOKEN)
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
             .spawn()
@@ -255,14 +259,45 @@ impl Stack {
         self.spawn();
     }
 
+    /// `http://addr` of the running stack.
+    pub fn base(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// One admin API call with the stack's token: (status, JSON body).
+    pub async fn admin(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let client = reqwest::Client::new();
+        let url = format!("{}{path}", self.base());
+        let mut req = client
+            .request(method.parse().unwrap(), url)
+            .bearer_auth(ADMIN_TOKEN);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("admin request");
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap_or_default();
+        let json = serde_json::from_str(&text)
+            .unwrap_or_else(|_| panic!("admin body is not JSON: {text:?} (status {status})"));
+        (status, json)
+    }
+
     pub fn url(&self, source: &str) -> String {
         format!("http://{}/webhooks/{source}", self.addr)
     }
 
     /// Runs a `hookgate` CLI command on this stack's data dir and config.
     pub fn cli(&self, args: &[&str]) -> Output {
-        let mut cmd = Command::new(hookgate_bin());
+        let mut cmd = self.cli_command();
         cmd.args(args);
+        cmd.output().expect("run hookgate")
+    }
+
+    /// A `hookgate` command carrying this stack's backend flags, environment, config and data
+    /// dir (the subcommand's own arguments go before these, e.g. through [`Command::args`] on a
+    /// fresh command; see `tests/operator.rs`).
+    pub fn cli_command(&self) -> Command {
+        let mut cmd = Command::new(hookgate_bin());
         if self.backend == Backend::Aws {
             cmd.arg("--aws");
         }
@@ -270,9 +305,8 @@ impl Stack {
             .arg("--config")
             .arg(&self.config_path)
             .arg("--data-dir")
-            .arg(self.data_dir())
-            .output()
-            .expect("run hookgate")
+            .arg(self.data_dir());
+        cmd
     }
 
     /// `hookgate events show ID -o json`, parsed.

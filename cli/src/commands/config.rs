@@ -21,7 +21,7 @@ pub fn run(cli: &Cli, cmd: &ConfigCmd) -> anyhow::Result<ExitCode> {
                 loaded.config.handlers.len()
             );
         }
-        ConfigCmd::Show => output::json(&loaded.config)?,
+        ConfigCmd::Show => output::json(&hookgate_shared::admin::redacted_config(&loaded.config))?,
     }
     Ok(ExitCode::SUCCESS)
 }

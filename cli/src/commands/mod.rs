@@ -7,6 +7,7 @@ mod events;
 mod replay;
 mod send;
 mod serve;
+mod stats;
 
 use std::process::ExitCode;
 
@@ -24,6 +25,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Dlq(c) => dlq::run(&cli, c).await,
         Command::Send(a) => send::run(&cli, a).await,
         Command::Config(c) => config::run(&cli, c),
+        Command::Stats(a) => stats::run(&cli, a).await,
         Command::Aws(c) => aws::run(&cli, c).await,
     }
 }

@@ -2,6 +2,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
+use hookgate_shared::admin::auth;
 
 use crate::args::{BackendKind, Cli, ServeArgs};
 use crate::backend;
@@ -35,10 +36,30 @@ pub async fn run(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
             hookgate_shared::demo::STANDARD_WEBHOOKS_SECRET
         );
     }
+    let token = match auth::token_from(std::env::var(auth::TOKEN_ENV).ok()) {
+        Ok(Some(t)) => {
+            println!(
+                "  admin:    http://{addr}/admin (token from {})",
+                auth::TOKEN_ENV
+            );
+            t
+        }
+        Ok(None) => {
+            let t = auth::generate_token();
+            println!("  admin:    http://{addr}/admin/login?token={t}");
+            println!(
+                "  admin token (generated; set {} to choose one): {t}",
+                auth::TOKEN_ENV
+            );
+            t
+        }
+        Err(e) => anyhow::bail!(e),
+    };
+    println!("  metrics:  http://{addr}/metrics");
     let limits = crate::serve::HttpLimits {
         header_timeout: args.header_timeout,
         body_timeout: args.body_timeout,
     };
-    crate::serve::run(app, listener, limits).await?;
+    crate::serve::run(app, token, listener, limits).await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,5 +1,5 @@
 //! The replay Lambda: JSON commands (replay ids, replay by filter, redrive the DLQ, sweep — the
-//! schedule sends `{"command":"sweep"}`). Wiring only.
+//! schedule sends `{"command":"sweep"}`) and the admin API routes from API Gateway. Wiring only.
 
 use std::sync::Arc;
 
@@ -13,7 +13,7 @@ async fn main() -> Result<(), runtime::Error> {
         move |event: runtime::LambdaEvent<serde_json::Value>| {
             let app = app.clone();
             async move {
-                lambda::run_command(&app, event.payload)
+                lambda::replay_function(&app, event.payload)
                     .await
                     .map_err(runtime::Error::from)
             }

@@ -13,7 +13,9 @@ const WEBHOOKS_PREFIX: &str = "/webhooks/";
 
 /// Handles `POST /webhooks/{source}` and `GET /health`. Never panics, whatever the event holds.
 pub async fn ingest_apigw(app: &App, req: ApiGatewayV2httpRequest) -> ApiGatewayV2httpResponse {
-    reply_to_apigw(ingest_reply(app, &req).await)
+    let res = reply_to_apigw(ingest_reply(app, &req).await);
+    crate::metrics::flush_emf();
+    res
 }
 
 async fn ingest_reply(app: &App, req: &ApiGatewayV2httpRequest) -> HttpReply {
@@ -39,6 +41,7 @@ async fn ingest_reply(app: &App, req: &ApiGatewayV2httpRequest) -> HttpReply {
         },
     };
     if !app.ingest.has_source(&source) {
+        crate::metrics::ingest_outcome("unknown", Err("unknown_source"));
         return replies::not_found(format!("no source named `{}`", truncate(&source, 64)));
     }
     if method != "POST" {

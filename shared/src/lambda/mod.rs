@@ -5,6 +5,7 @@
 //! The ingest edge reads the raw API Gateway event (not `lambda_http`): `lambda_http` decodes a
 //! base64 body with `expect`, so a malformed body would abort the process; here it is a 400.
 
+mod admin;
 mod apigw;
 #[cfg(feature = "aws")]
 pub mod boot;
@@ -14,6 +15,7 @@ mod sqs;
 pub use aws_lambda_events as events;
 pub use lambda_runtime as runtime;
 
+pub use admin::replay_function;
 pub use apigw::{ingest_apigw, reply_to_apigw};
 pub use command::{Command, CommandError, run_command};
 pub use sqs::process_sqs;

@@ -38,5 +38,6 @@ pub async fn process_sqs(app: &App, event: SqsEvent) -> SqsBatchResponse {
             f
         })
         .collect();
+    crate::metrics::flush_emf();
     response
 }

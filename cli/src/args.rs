@@ -87,6 +87,11 @@ pub enum Command {
     /// Validate or print the configuration.
     #[command(subcommand)]
     Config(ConfigCmd),
+    /// List the provider kinds, the headers each expects and what each signs.
+    Providers {
+        #[arg(long, short = 'o', value_enum, default_value = "table")]
+        output: OutputFormat,
+    },
     /// Set up AWS resources for `cargo lambda deploy` or an emulator.
     #[command(subcommand)]
     Aws(AwsCmd),
@@ -227,7 +232,8 @@ pub struct SendArgs {
     /// Event type header for providers that send one (default: the sample's).
     #[arg(long)]
     pub event_type: Option<String>,
-    /// Secret to sign with (default: the source's first secret from the config).
+    /// Secret to sign with (default: the source's `options.signing_key` if set, else its first
+    /// secret; asymmetric kinds (discord, sendgrid, standard-webhooks v1a) need the private key).
     #[arg(long, env = "HOOKGATE_SEND_SECRET", hide_env_values = true)]
     pub secret: Option<String>,
 }

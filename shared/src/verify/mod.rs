@@ -30,12 +30,14 @@ pub use github::GitHub;
 pub use hmac_util::Algo;
 pub use mailgun::Mailgun;
 pub use options::Options;
-pub use scheme::HmacScheme;
+pub use scheme::{Enc, HmacScheme, SigFormat, parse_sig};
 pub use standard_webhooks::StandardWebhooks;
 pub use standard_webhooks::{sign_v1, sign_v1a};
 pub use stripe::Stripe;
 pub use token::{BasicAuth, GitLab, HeaderToken};
-pub use twilio::Twilio;
+pub use twilio::{
+    Twilio, signing_string as twilio_signing_string, url_variants as twilio_url_variants,
+};
 
 /// What a verifier sees of a request.
 #[derive(Debug, Clone, Copy)]

@@ -471,14 +471,18 @@ pub fn parse_sig<'a>(
             };
             let mut tags = Vec::new();
             for v in values {
-                match v.strip_prefix(prefix.as_str()) {
-                    Some(t) => tags.push(enc.decode(t).ok_or("signature is not validly encoded")?),
-                    None if *list => {} // another scheme's value
-                    None => return Err("signature lacks its expected prefix"),
+                match (v.strip_prefix(prefix.as_str()), *list) {
+                    // In a list, a value that does not decode is skipped, as the SDKs do.
+                    (Some(t), true) => tags.extend(enc.decode(t)),
+                    (Some(t), false) => {
+                        tags.push(enc.decode(t).ok_or("signature is not validly encoded")?);
+                    }
+                    (None, true) => {} // another scheme's value
+                    (None, false) => return Err("signature lacks its expected prefix"),
                 }
             }
             if tags.is_empty() {
-                return Err("no signature with the expected prefix");
+                return Err("no validly encoded signature with the expected prefix");
             }
             Ok((tags, None))
         }
@@ -500,12 +504,13 @@ pub fn parse_sig<'a>(
                     }
                     ts = Some(v);
                 } else if k == *sig_key {
-                    tags.push(enc.decode(v).ok_or("signature is not validly encoded")?);
+                    // A tag that does not decode is skipped (Paddle's SDK tests send `h1=dummy`).
+                    tags.extend(enc.decode(v));
                 }
             }
             let ts = ts.ok_or("no timestamp")?;
             if tags.is_empty() {
-                return Err("no signature");
+                return Err("no validly encoded signature");
             }
             Ok((tags, Some(ts)))
         }

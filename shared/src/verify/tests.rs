@@ -708,6 +708,89 @@ fn handshakes() {
     assert_eq!(reply.body, b"pogchamp-kappa-360noscope-vohiyo");
 }
 
+/// Vector from PagerDuty/go-pagerduty webhookv3/webhookv3_test.go (TestVerifySignature): the
+/// base64-looking secret is used as is, not decoded.
+#[test]
+fn pagerduty_go_sdk_vector() {
+    let secret = "lDQHScfUeXUKaQRNF+8XIiDKZ7XX3itBAYzwU0TARw8lJqRnkKl2iB1anSb0Z+IK";
+    let body = r#"{"event":{"id":"01BWDWL3NYY7LUFPZCC28QUCMK","event_type":"incident.priority_updated","resource_type":"incident","occurred_at":"2021-04-26T17:36:27.458Z","agent":{"html_url":"https://acme.pagerduty.com/users/PLH1HKV","id":"PLH1HKV","self":"https://api.pagerduty.com/users/PLH1HKV","summary":"Tenex Engineer","type":"user_reference"},"client":null,"data":{"id":"PGR0VU2","type":"incident","self":"https://api.pagerduty.com/incidents/PGR0VU2","html_url":"https://acme.pagerduty.com/incidents/PGR0VU2","number":2,"status":"triggered","title":"A little bump in the road","service":{"html_url":"https://acme.pagerduty.com/services/PF9KMXH","id":"PF9KMXH","self":"https://api.pagerduty.com/services/PF9KMXH","summary":"API Service","type":"service_reference"},"assignees":[{"html_url":"https://acme.pagerduty.com/users/PTUXL6G","id":"PTUXL6G","self":"https://api.pagerduty.com/users/PTUXL6G","summary":"User 123","type":"user_reference"}],"escalation_policy":{"html_url":"https://acme.pagerduty.com/escalation_policies/PUS0KTE","id":"PUS0KTE","self":"https://api.pagerduty.com/escalation_policies/PUS0KTE","summary":"Default","type":"escalation_policy_reference"},"teams":[{"html_url":"https://acme.pagerduty.com/teams/PFCVPS0","id":"PFCVPS0","self":"https://api.pagerduty.com/teams/PFCVPS0","summary":"Engineering","type":"team_reference"}],"priority":{"html_url":"https://acme.pagerduty.com/account/incident_priorities","id":"PSO75BM","self":"https://api.pagerduty.com/priorities/PSO75BM","summary":"P1","type":"priority_reference"},"urgency":"high","conference_bridge":{"conference_number":1000,"conference_url":"https://example.com"},"resolve_reason":null}}}"#;
+    let v = build_verifier("pagerduty", &BTreeMap::new()).unwrap();
+    let tol = Duration::from_secs(300);
+    let check = |sig: &str, body: &str| {
+        let h = headers(&[("X-PagerDuty-Signature".into(), sig.into())]);
+        v.verify(
+            &vreq(&h, body.as_bytes(), URL, NOW),
+            &secrets(&[("pd", secret)]),
+            tol,
+        )
+    };
+    let valid = "v1=0c0b9495b893a39e70d1fea2fe11fbe0a825f88b9f67846f6cc07dd2bc5476cd";
+    assert_eq!(check(valid, body).unwrap(), "pd");
+    // "mismatch"
+    assert_eq!(
+        check(
+            "v1=7020c8a7ec668a9b7012bc3dd82e483394b038f4230acc6785efbf2a7d8bcaf5",
+            body
+        ),
+        Err(VerifyError::BadSignature)
+    );
+    // "malformed_body" (empty body)
+    assert_eq!(check(valid, ""), Err(VerifyError::BadSignature));
+    let h = headers(&[("X-PagerDuty-Signature".into(), valid.into())]);
+    let id = v.identify(&vreq(&h, body.as_bytes(), URL, NOW));
+    assert_eq!(
+        id.delivery_id.as_deref(),
+        Some("01BWDWL3NYY7LUFPZCC28QUCMK")
+    );
+    assert_eq!(id.event_type.as_deref(), Some("incident.priority_updated"));
+}
+
+/// Vector from PaddleHQ/paddle-python-sdk tests/Unit/Notification/test_Verifier.py
+/// (test_validate_paddle_signature_header_integrity): `h1=dummy` is skipped, three secrets of
+/// which only the third matches.
+#[test]
+fn paddle_python_sdk_vector() {
+    let v = build_verifier("paddle", &BTreeMap::new()).unwrap();
+    let h = headers(&[(
+        "Paddle-Signature".into(),
+        "ts=1696195954;h1=dummy;h1=d96299976a6eb066f484d7fde011ac56fc32b38fc9940bc419d6e537fdc6ef02"
+            .into(),
+    )]);
+    let keys = secrets(&[
+        (
+            "a",
+            "pdl_ntf_01hbpjmytsa32fhr36nqgc3kgb_TjIG2BXbm83HPXqNfziwe506sBEdqL/4",
+        ),
+        (
+            "b",
+            "pdl_ntf_01hbpjmytsa32fhr36nqgc3kgb_vB/yIOnTOCWIvpBadM5jzBZPHc7OmdSo",
+        ),
+        (
+            "c",
+            "pdl_ntf_01hbpjmytsa32fhr36nqgc3kgb_WvRO0eL4Bj9rgYYIBZY6wZhG4EHy9jzh",
+        ),
+    ]);
+    let tol = Duration::from_secs(5);
+    let at = 1_696_195_954_000;
+    assert_eq!(
+        v.verify(&vreq(&h, b"hello-world", URL, at), &keys, tol)
+            .unwrap(),
+        "c"
+    );
+    assert_eq!(
+        v.verify(&vreq(&h, b"hello-world", URL, at), &keys[..2], tol),
+        Err(VerifyError::BadSignature)
+    );
+    assert_eq!(
+        v.verify(&vreq(&h, b"hello-world!", URL, at), &keys, tol),
+        Err(VerifyError::BadSignature)
+    );
+    assert!(matches!(
+        v.verify(&vreq(&h, b"hello-world", URL, NOW), &keys, tol),
+        Err(VerifyError::StaleTimestamp { .. })
+    ));
+}
+
 #[test]
 fn pagerduty_several_signatures_and_paddle_rotation_header() {
     let tol = Duration::from_secs(300);

@@ -408,9 +408,11 @@ pub(crate) fn check_timestamp_ms(
     tolerance: Duration,
     secret_label: &str,
 ) -> Result<(), VerifyError> {
-    let skew = (now - ts_ms) / 1000;
+    // Saturating: a signed but absurd timestamp must not overflow.
+    let diff = now.saturating_sub(ts_ms);
+    let skew = diff / 1000;
     let tol = tolerance.as_secs();
-    if (now - ts_ms).unsigned_abs() > tolerance.as_millis().try_into().unwrap_or(u64::MAX) {
+    if diff.unsigned_abs() > tolerance.as_millis().try_into().unwrap_or(u64::MAX) {
         return Err(VerifyError::StaleTimestamp {
             skew_secs: skew,
             tolerance_secs: tol,
@@ -427,7 +429,7 @@ pub(crate) fn check_timestamp(
     tolerance: Duration,
     secret_label: &str,
 ) -> Result<(), VerifyError> {
-    let skew = now / 1000 - ts_secs;
+    let skew = (now / 1000).saturating_sub(ts_secs);
     let tol = tolerance.as_secs();
     if skew.unsigned_abs() > tol {
         return Err(VerifyError::StaleTimestamp {
@@ -458,6 +460,22 @@ pub(crate) fn body_id_and_type(body: &[u8]) -> Identity {
             event_type: h.kind,
         },
         Err(_) => Identity::default(),
+    }
+}
+
+#[cfg(test)]
+mod timestamp_tests {
+    use super::*;
+
+    #[test]
+    fn absurd_timestamps_do_not_overflow() {
+        let t = Duration::from_secs(300);
+        assert!(check_timestamp(i64::MIN, i64::MAX, t, "k").is_err());
+        assert!(check_timestamp(i64::MAX, i64::MIN, t, "k").is_err());
+        assert!(check_timestamp_ms(i64::MIN, i64::MAX, t, "k").is_err());
+        assert!(check_timestamp_ms(i64::MAX, 0, t, "k").is_err());
+        assert!(check_timestamp_ms(1_000_000, 1_000_000 + 300_000, t, "k").is_ok());
+        assert!(check_timestamp_ms(1_000_000, 1_000_000 + 300_001, t, "k").is_err());
     }
 }
 

@@ -89,6 +89,11 @@ pub enum Command {
     Config(ConfigCmd),
     /// Counts by source and status, success rate, end-to-end latency, queue depths.
     Stats(StatsArgs),
+    /// List the provider kinds, the headers each expects and what each signs.
+    Providers {
+        #[arg(long, short = 'o', value_enum, default_value = "table")]
+        output: OutputFormat,
+    },
     /// Set up AWS resources for `cargo lambda deploy` or an emulator.
     #[command(subcommand)]
     Aws(AwsCmd),
@@ -256,7 +261,8 @@ pub struct SendArgs {
     /// Event type header for providers that send one (default: the sample's).
     #[arg(long)]
     pub event_type: Option<String>,
-    /// Secret to sign with (default: the source's first secret from the config).
+    /// Secret to sign with (default: the source's `options.signing_key` if set, else its first
+    /// secret; asymmetric kinds (discord, sendgrid, standard-webhooks v1a) need the private key).
     #[arg(long, env = "HOOKGATE_SEND_SECRET", hide_env_values = true)]
     pub secret: Option<String>,
 }

@@ -189,6 +189,13 @@ pub struct SourceConfig {
     pub tolerance: Duration,
     /// Provider-specific options (header names, algorithms, …), passed to the verifier.
     pub options: BTreeMap<String, toml::Value>,
+    /// Networks allowed to post to this source (CIDRs or single addresses); empty = any.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allow_ips: Vec<ipnet::IpNet>,
+    /// The URL the provider posts to (and signs, for Twilio, Square, HubSpot, generic `{url}`),
+    /// without the query string; the request's query is appended. Unset: the URL as received.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -307,6 +314,10 @@ struct RawSource {
     tolerance: Option<Duration>,
     #[serde(default)]
     options: BTreeMap<String, toml::Value>,
+    #[serde(default)]
+    allow_ips: Vec<String>,
+    #[serde(default)]
+    public_url: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -415,6 +426,14 @@ fn expand_env(text: &str) -> Result<String, Vec<ConfigProblem>> {
     } else {
         Err(problems)
     }
+}
+
+/// A CIDR, or a single address as a /32 or /128.
+fn parse_net(raw: &str) -> Option<ipnet::IpNet> {
+    let raw = raw.trim();
+    raw.parse::<ipnet::IpNet>()
+        .ok()
+        .or_else(|| raw.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
 }
 
 fn parse_error_key(message: &str) -> String {
@@ -639,6 +658,31 @@ impl Validator<'_> {
                         crate::verify::provider_names().join(", ")
                     ),
                 );
+            } else if let Err(m) = crate::verify::build_verifier(&provider, &s.options) {
+                self.problem(format!("{key}.options"), Some(s.provider.span().start), m);
+            }
+            let mut allow_ips = Vec::new();
+            for (j, raw) in s.allow_ips.iter().enumerate() {
+                match parse_net(raw) {
+                    Some(n) => allow_ips.push(n),
+                    None => self.problem(
+                        format!("{key}.allow_ips[{j}]"),
+                        Some(s.name.span().start),
+                        format!("`{raw}` is not a CIDR (`192.30.252.0/22`) or an IP address"),
+                    ),
+                }
+            }
+            if let Some(u) = &s.public_url {
+                match url::Url::parse(u) {
+                    Ok(p)
+                        if (p.scheme() == "http" || p.scheme() == "https")
+                            && p.query().is_none() => {}
+                    _ => self.problem(
+                        format!("{key}.public_url"),
+                        Some(s.name.span().start),
+                        "must be an http(s) URL without a query string",
+                    ),
+                }
             }
             let secrets = match &s.secrets {
                 Some(raw) => self.secrets(&key, raw),
@@ -657,6 +701,8 @@ impl Validator<'_> {
                 secrets,
                 tolerance: s.tolerance.unwrap_or(DEFAULT_TOLERANCE),
                 options: s.options.clone(),
+                allow_ips,
+                public_url: s.public_url.clone(),
             });
         }
         out
@@ -859,6 +905,45 @@ timeout = "60s"
             expand_env("a ${lower} b $ {X}").unwrap(),
             "a ${lower} b $ {X}"
         );
+    }
+
+    #[test]
+    fn allowlist_public_url_and_provider_options() {
+        let text = r#"
+[[sources]]
+name = "twilio"
+provider = "twilio"
+secrets = ["tok"]
+allow_ips = ["54.172.60.0/23", "10.0.0.1", "2001:db8::/32"]
+public_url = "https://hooks.example.com/webhooks/twilio"
+
+[[sources]]
+name = "g"
+provider = "generic-hmac"
+secrets = ["s"]
+options = { header = "X-Sig", algorithm = "sha512", template = "{timestamp}.{body}", timestamp_header = "X-Ts" }
+"#;
+        let c = Config::parse(text, "x").unwrap();
+        assert_eq!(c.sources[0].allow_ips.len(), 3);
+        assert!(
+            c.sources[0]
+                .allow_ips
+                .iter()
+                .any(|n| n.contains(&"10.0.0.1".parse::<std::net::IpAddr>().unwrap()))
+        );
+        assert_eq!(
+            c.sources[0].public_url.as_deref(),
+            Some("https://hooks.example.com/webhooks/twilio")
+        );
+        let bad = text
+            .replace("\"10.0.0.1\"", "\"10.0.0.300\"")
+            .replace("/webhooks/twilio\"", "/webhooks/twilio?x=1\"")
+            .replace("sha512", "md5");
+        let err = Config::parse(&bad, "x").unwrap_err();
+        let keys: Vec<_> = err.problems().iter().map(|p| p.key.as_str()).collect();
+        assert!(keys.contains(&"sources[0].allow_ips[1]"), "{keys:?}");
+        assert!(keys.contains(&"sources[0].public_url"), "{keys:?}");
+        assert!(keys.contains(&"sources[1].options"), "{keys:?}");
     }
 
     #[test]

@@ -14,6 +14,9 @@ pub struct HttpReply {
     pub status: u16,
     pub headers: Vec<(&'static str, String)>,
     pub body: Value,
+    /// Bytes sent instead of `body` (a provider handshake's exact answer), with a
+    /// `content-type` in `headers`.
+    pub raw: Option<Vec<u8>>,
 }
 
 impl HttpReply {
@@ -22,6 +25,17 @@ impl HttpReply {
             status,
             headers: Vec::new(),
             body,
+            raw: None,
+        }
+    }
+
+    /// Exact bytes with their content type.
+    pub fn raw(status: u16, content_type: &str, bytes: Vec<u8>) -> Self {
+        Self {
+            status,
+            headers: vec![("content-type", content_type.to_owned())],
+            body: Value::Null,
+            raw: Some(bytes),
         }
     }
 
@@ -36,7 +50,10 @@ impl HttpReply {
     }
 
     pub fn body_bytes(&self) -> Vec<u8> {
-        serde_json::to_vec(&self.body).unwrap_or_default()
+        match &self.raw {
+            Some(b) => b.clone(),
+            None => serde_json::to_vec(&self.body).unwrap_or_default(),
+        }
     }
 }
 
@@ -49,10 +66,12 @@ pub fn ingest_reply(result: &Result<Accepted, IngestError>) -> HttpReply {
         Ok(Accepted::Duplicate { event_id }) => {
             HttpReply::json(200, json!({ "event_id": event_id, "status": "duplicate" }))
         }
+        Ok(Accepted::Handshake(h)) => HttpReply::raw(h.status, h.content_type, h.body.clone()),
         Err(e) => {
             let status = match e {
                 IngestError::UnknownSource(_) => 404,
                 IngestError::MethodNotAllowed(_) => 405,
+                IngestError::Forbidden(_) => 403,
                 IngestError::TooLarge { .. } | IngestError::Store(StoreError::TooLarge(_)) => 413,
                 IngestError::Unauthorized(_) => 401,
                 IngestError::BadDeliveryId(_) => 400,

@@ -21,7 +21,7 @@ use crate::message::QueueMessage;
 use crate::model::{DeliveryId, EventId, EventStatus, NewEvent, SourceName};
 use crate::ports::{EventStore, PutOutcome, Queue, QueueError, StoreError};
 use crate::secrets::{SecretError, SecretResolver};
-use crate::verify::{KeyedSecret, Verifier, VerifyError, VerifyRequest, verifier_for};
+use crate::verify::{Handshake, KeyedSecret, Verifier, VerifyError, VerifyRequest, verifier_for};
 
 /// What an edge hands to ingest.
 #[derive(Debug, Clone, Copy)]
@@ -39,8 +39,14 @@ pub struct IngestRequest<'a> {
 /// A delivery that was stored (now or before).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Accepted {
-    New { event_id: EventId },
-    Duplicate { event_id: EventId },
+    New {
+        event_id: EventId,
+    },
+    Duplicate {
+        event_id: EventId,
+    },
+    /// A verified provider handshake (Slack, Zoom, Discord, Twitch), answered as is; no event.
+    Handshake(Handshake),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +55,8 @@ pub enum IngestError {
     UnknownSource(String),
     #[error("method {0} is not allowed; providers must POST")]
     MethodNotAllowed(String),
+    #[error("{0}")]
+    Forbidden(String),
     #[error("body is {size} bytes, over the {limit}-byte limit")]
     TooLarge { size: usize, limit: usize },
     #[error("{0}")]
@@ -69,6 +77,7 @@ impl IngestError {
         match self {
             Self::UnknownSource(_) => "unknown_source",
             Self::MethodNotAllowed(_) => "method_not_allowed",
+            Self::Forbidden(_) => "forbidden",
             Self::TooLarge { .. } => "payload_too_large",
             Self::Unauthorized(_) => "unauthorized",
             Self::BadDeliveryId(_) => "bad_delivery_id",
@@ -87,6 +96,8 @@ struct SourceRuntime {
     secrets: Vec<SecretConfig>,
     tolerance: Duration,
     keep_headers: Vec<String>,
+    allow_ips: Vec<ipnet::IpNet>,
+    public_url: Option<String>,
 }
 
 /// Ingest, built once at start-up (no network calls).
@@ -131,6 +142,8 @@ impl Ingest {
                     secrets: s.secrets.clone(),
                     tolerance: s.tolerance,
                     keep_headers: keep,
+                    allow_ips: s.allow_ips.clone(),
+                    public_url: s.public_url.clone(),
                 },
             );
         }
@@ -168,19 +181,18 @@ impl Ingest {
             .sources
             .get(req.source)
             .map_or("unknown", |s| s.name.as_str());
-        crate::metrics::ingest_outcome(
-            label,
-            match &result {
-                Ok(a) => Ok(matches!(a, Accepted::Duplicate { .. })),
-                Err(e) => Err(e.code()),
-            },
-        );
         match &result {
+            // A provider's handshake is not a delivery.
+            Ok(Accepted::Handshake(_)) => {}
             Ok(a) => {
-                let (event_id, dup) = match a {
-                    Accepted::New { event_id } => (event_id, false),
-                    Accepted::Duplicate { event_id } => (event_id, true),
-                };
+                crate::metrics::ingest_outcome(label, Ok(matches!(a, Accepted::Duplicate { .. })))
+            }
+            Err(e) => crate::metrics::ingest_outcome(label, Err(e.code())),
+        }
+        match &result {
+            Ok(Accepted::Handshake(_)) => span.in_scope(|| tracing::info!("handshake answered")),
+            Ok(Accepted::New { event_id } | Accepted::Duplicate { event_id }) => {
+                let dup = matches!(result, Ok(Accepted::Duplicate { .. }));
                 span.record("event_id", event_id.as_str());
                 span.in_scope(|| tracing::info!(duplicate = dup, "accepted"));
             }
@@ -197,6 +209,19 @@ impl Ingest {
         if !req.method.eq_ignore_ascii_case("POST") {
             return Err(IngestError::MethodNotAllowed(truncate(req.method, 16)));
         }
+        if !source.allow_ips.is_empty() {
+            // An IPv4 peer on a dual-stack socket shows as ::ffff:a.b.c.d.
+            let allowed = req
+                .peer_ip
+                .map(|ip| ip.to_canonical())
+                .is_some_and(|ip| source.allow_ips.iter().any(|n| n.contains(&ip)));
+            if !allowed {
+                return Err(IngestError::Forbidden(match req.peer_ip {
+                    Some(ip) => format!("source address {ip} is not allowed for this source"),
+                    None => "the source address is unknown and this source has an allowlist".into(),
+                }));
+            }
+        }
         if req.body.len() > self.max_body {
             return Err(IngestError::TooLarge {
                 size: req.body.len(),
@@ -205,9 +230,17 @@ impl Ingest {
         }
         let now = self.clock.now_ms();
         let keys = self.resolve_secrets(source, now).await?;
+        // The URL the provider signed: the configured public URL plus the request's query.
+        let public_url = source
+            .public_url
+            .as_ref()
+            .map(|base| match req.url.split_once('?') {
+                Some((_, q)) => format!("{base}?{q}"),
+                None => base.clone(),
+            });
         let vreq = VerifyRequest {
             method: req.method,
-            url: req.url,
+            url: public_url.as_deref().unwrap_or(req.url),
             headers: req.headers,
             body: req.body,
             now,
@@ -216,11 +249,11 @@ impl Ingest {
         if let Some(h) = source
             .verifier
             .expected_headers()
-            .iter()
-            .find(|h| req.headers.get_all(**h).iter().nth(1).is_some())
+            .into_iter()
+            .find(|h| req.headers.get_all(h.as_str()).iter().nth(1).is_some())
         {
             return Err(VerifyError::MalformedHeader {
-                header: (*h).to_owned(),
+                header: h,
                 reason: "sent more than once".to_owned(),
             }
             .into());
@@ -231,6 +264,12 @@ impl Ingest {
             && !matches!(e, VerifyError::StaleTimestamp { .. })
         {
             return Err(e.clone().into());
+        }
+        if let Ok(label) = &verified
+            && let Some(key) = keys.iter().find(|k| &k.label == label)
+            && let Some(reply) = source.verifier.handshake(&vreq, key)
+        {
+            return Ok(Accepted::Handshake(reply));
         }
         let identity = source.verifier.identify(&vreq);
         let delivery_id = match identity.delivery_id.as_deref() {

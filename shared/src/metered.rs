@@ -12,8 +12,8 @@ use async_trait::async_trait;
 use crate::metrics;
 use crate::model::{EventId, EventStatus, Millis, NewEvent, StoredEvent};
 use crate::ports::{
-    AbandonRequest, ClaimOutcome, ClaimRequest, EventFilter, EventStore, Page, PageRequest, PendingEvent,
-    PutOutcome, RecordOutcome, RecordRequest, ReplayMark, StoreError,
+    AbandonRequest, ClaimOutcome, ClaimRequest, EventFilter, EventStore, Page, PageRequest,
+    PendingEvent, PutOutcome, RecordOutcome, RecordRequest, ReplayMark, StoreError,
 };
 
 /// What a claim tells us that the record does not carry.

@@ -162,6 +162,7 @@ async fn drain(app: &App, idle: Duration) {
 fn id(a: &Accepted) -> EventId {
     match a {
         Accepted::New { event_id } | Accepted::Duplicate { event_id } => event_id.clone(),
+        Accepted::Handshake(_) => panic!("not a handshake"),
     }
 }
 

@@ -4,6 +4,7 @@ mod aws;
 mod config;
 mod dlq;
 mod events;
+mod providers;
 mod replay;
 mod send;
 mod serve;
@@ -26,6 +27,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Send(a) => send::run(&cli, a).await,
         Command::Config(c) => config::run(&cli, c),
         Command::Stats(a) => stats::run(&cli, a).await,
+        Command::Providers { output } => providers::run(*output),
         Command::Aws(c) => aws::run(&cli, c).await,
     }
 }

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use hookgate_shared::clock;
 use hookgate_shared::model::SourceName;
-use hookgate_shared::secrets::SecretResolver;
+use hookgate_shared::secrets::{SecretRef, SecretResolver};
 use hookgate_shared::verify::verifier_for;
 
 use crate::args::{Cli, SendArgs};
@@ -18,9 +18,21 @@ pub async fn run(cli: &Cli, a: &SendArgs) -> anyhow::Result<ExitCode> {
     };
     let verifier = verifier_for(&source.provider, &source.options)
         .with_context(|| format!("unknown provider `{}`", source.provider))?;
-    let secret = match &a.secret {
-        Some(s) => s.clone(),
-        None => {
+    // Asymmetric kinds verify with a public key: signing needs the private one.
+    let signing_key = source.options.get("signing_key").and_then(|v| v.as_str());
+    let secret = match (&a.secret, signing_key) {
+        (Some(s), _) => s.clone(),
+        (None, Some(r)) => SecretResolver::local()
+            .resolve(&SecretRef::parse(r))
+            .await?
+            .expose()
+            .to_owned(),
+        (None, None) if verifier.needs_signing_key() => bail!(
+            "provider `{}` verifies with a public key; to sign, set the source's \
+             options.signing_key (a private key or a reference to one) or pass --secret",
+            source.provider
+        ),
+        (None, None) => {
             let first = source.secrets.first().context("the source has no secret")?;
             SecretResolver::local()
                 .resolve(&first.reference)
@@ -49,14 +61,17 @@ pub async fn run(cli: &Cli, a: &SendArgs) -> anyhow::Result<ExitCode> {
         .url
         .clone()
         .unwrap_or_else(|| format!("http://127.0.0.1:3000/webhooks/{name}"));
-    let headers = verifier.sign(
-        &secret,
-        &body,
-        &url,
-        clock::now_ms(),
-        &delivery_id,
-        &event_type,
-    );
+    // The URL the provider signs: the source's public URL (plus our query), when it has one.
+    let signed_url = match &source.public_url {
+        Some(base) => match url.split_once('?') {
+            Some((_, q)) => format!("{base}?{q}"),
+            None => base.clone(),
+        },
+        None => url.clone(),
+    };
+    let now = clock::now_ms();
+    let body = verifier.prepare_body(&secret, &body, now, &delivery_id);
+    let headers = verifier.sign(&secret, &body, &signed_url, now, &delivery_id, &event_type);
     let client = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(30))
         .build()?;

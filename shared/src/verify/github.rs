@@ -1,5 +1,7 @@
 //! GitHub: `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(secret, body)>`; delivery id in
-//! `X-GitHub-Delivery`, event type in `X-GitHub-Event`. No signed timestamp.
+//! `X-GitHub-Delivery`, event type in `X-GitHub-Event`. No signed timestamp. With
+//! `options.legacy_sha1 = true`, a delivery that only carries the legacy
+//! `X-Hub-Signature: sha1=<hex HMAC-SHA1>` is accepted too (old GitHub Enterprise Server).
 
 use std::time::Duration;
 
@@ -9,7 +11,12 @@ use super::{
 };
 use crate::model::Millis;
 
-pub struct GitHub;
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GitHub {
+    pub legacy_sha1: bool,
+}
+
+const LEGACY: &str = "x-hub-signature";
 
 const SIG: &str = "x-hub-signature-256";
 
@@ -18,8 +25,17 @@ impl Verifier for GitHub {
         "github"
     }
 
-    fn expected_headers(&self) -> &'static [&'static str] {
-        &["X-Hub-Signature-256", "X-GitHub-Delivery", "X-GitHub-Event"]
+    fn expected_headers(&self) -> Vec<String> {
+        let mut v = vec!["X-Hub-Signature-256"];
+        if self.legacy_sha1 {
+            v.push("X-Hub-Signature");
+        }
+        v.extend(["X-GitHub-Delivery", "X-GitHub-Event"]);
+        v.into_iter().map(str::to_owned).collect()
+    }
+
+    fn describe(&self) -> String {
+        "HMAC-SHA256 (hex, `sha256=`) over `{body}`".into()
     }
 
     fn verify(
@@ -28,6 +44,21 @@ impl Verifier for GitHub {
         secrets: &[KeyedSecret],
         _: Duration,
     ) -> Result<String, VerifyError> {
+        if self.legacy_sha1
+            && header(req.headers, SIG)?.is_none()
+            && let Some(raw) = header(req.headers, LEGACY)?
+        {
+            let tag = raw
+                .strip_prefix("sha1=")
+                .and_then(|h| hex::decode(h).ok())
+                .ok_or_else(|| VerifyError::MalformedHeader {
+                    header: LEGACY.into(),
+                    reason: "expected sha1=<hex>".into(),
+                })?;
+            return super::first_match(secrets, |s| {
+                hmac_util::verify(hmac_util::Algo::Sha1, s.as_bytes(), &[req.body], &tag)
+            });
+        }
         let raw = required_header(req.headers, SIG)?;
         let hex_sig = raw
             .strip_prefix("sha256=")
@@ -64,7 +95,15 @@ impl Verifier for GitHub {
         event_type: &str,
     ) -> SignedHeaders {
         let tag = hmac_util::sha256(secret.as_bytes(), &[body]);
-        vec![
+        let mut out = Vec::new();
+        if self.legacy_sha1 {
+            let sha1 = hmac_util::compute(hmac_util::Algo::Sha1, secret.as_bytes(), &[body]);
+            out.push((
+                "X-Hub-Signature".to_owned(),
+                format!("sha1={}", hex::encode(sha1)),
+            ));
+        }
+        out.extend([
             (
                 "X-Hub-Signature-256".into(),
                 format!("sha256={}", hex::encode(tag)),
@@ -72,7 +111,8 @@ impl Verifier for GitHub {
             ("X-GitHub-Delivery".into(), delivery_id.into()),
             ("X-GitHub-Event".into(), event_type.into()),
             ("Content-Type".into(), "application/json".into()),
-        ]
+        ]);
+        out
     }
 
     fn kept_headers(&self) -> &'static [&'static str] {
@@ -101,16 +141,48 @@ mod tests {
             now: 0,
         };
         let s = secrets(&[("docs", "It's a Secret to Everybody")]);
-        assert_eq!(GitHub.verify(&req, &s, Duration::ZERO).unwrap(), "docs");
+        assert_eq!(
+            GitHub::default().verify(&req, &s, Duration::ZERO).unwrap(),
+            "docs"
+        );
     }
 
     #[test]
     fn round_trip_and_rejections() {
         round_trip(
-            &GitHub,
+            &GitHub::default(),
             "gh-dev-secret",
             1_700_000_000_000,
             &["X-Hub-Signature-256"],
+        );
+    }
+
+    #[test]
+    fn legacy_sha1_only_when_enabled() {
+        let body = b"Hello, World!";
+        let sha1 = hex::encode(hmac_util::compute(hmac_util::Algo::Sha1, b"k", &[body]));
+        let h = headers(&[("X-Hub-Signature".into(), format!("sha1={sha1}"))]);
+        let req = VerifyRequest {
+            method: "POST",
+            url: "",
+            headers: &h,
+            body,
+            now: 0,
+        };
+        let s = secrets(&[("old", "x"), ("a", "k")]);
+        let legacy = GitHub { legacy_sha1: true };
+        assert_eq!(legacy.verify(&req, &s, Duration::ZERO).unwrap(), "a");
+        assert_eq!(
+            GitHub::default().verify(&req, &s, Duration::ZERO),
+            Err(VerifyError::MissingHeader(SIG.into()))
+        );
+        let flipped = VerifyRequest {
+            body: b"Hello, World?",
+            ..req
+        };
+        assert_eq!(
+            legacy.verify(&flipped, &s, Duration::ZERO),
+            Err(VerifyError::BadSignature)
         );
     }
 
@@ -127,7 +199,7 @@ mod tests {
                 now: 0,
             };
             assert!(matches!(
-                GitHub.verify(&req, &s, Duration::ZERO),
+                GitHub::default().verify(&req, &s, Duration::ZERO),
                 Err(VerifyError::MalformedHeader { .. })
             ));
         }
@@ -144,7 +216,7 @@ mod tests {
             now: 0,
         };
         assert!(matches!(
-            GitHub.verify(&req, &s, Duration::ZERO),
+            GitHub::default().verify(&req, &s, Duration::ZERO),
             Err(VerifyError::MalformedHeader { .. })
         ));
     }

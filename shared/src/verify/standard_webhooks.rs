@@ -1,6 +1,11 @@
 //! Standard Webhooks (and Svix, its origin): `webhook-id`, `webhook-timestamp` (unix seconds),
 //! `webhook-signature: v1,<base64> [v1,<base64> …]`; HMAC-SHA256 over `{id}.{timestamp}.{body}`,
-//! keyed with the base64-decoded part of a `whsec_…` secret. Svix uses `svix-*` header names.
+//! keyed with the base64-decoded part of a `whsec_…` secret. Svix uses `svix-*` header names
+//! (and so do Clerk and Resend, which send through Svix).
+//!
+//! Asymmetric signatures (`v1a,<base64 Ed25519 signature>` over the same content): the source's
+//! secret is the public key `whpk_<base64 32 bytes>`; `sign` takes the private key
+//! `whsk_<base64 32-byte seed, or 64 bytes seed‖public>` (the source's `options.signing_key`).
 
 use std::time::Duration;
 
@@ -16,7 +21,6 @@ use crate::model::Millis;
 pub struct StandardWebhooks {
     provider: &'static str,
     prefix: &'static str,
-    expected: &'static [&'static str],
 }
 
 impl StandardWebhooks {
@@ -24,15 +28,22 @@ impl StandardWebhooks {
         Self {
             provider: "standard-webhooks",
             prefix: "webhook",
-            expected: &["webhook-id", "webhook-timestamp", "webhook-signature"],
         }
     }
 
-    pub fn svix() -> Self {
+    /// Svix-signed kinds (`svix`, `clerk`, `resend`): `svix-*` header names.
+    pub fn svix(provider: &'static str) -> Self {
         Self {
-            provider: "svix",
+            provider,
             prefix: "svix",
-            expected: &["svix-id", "svix-timestamp", "svix-signature"],
+        }
+    }
+
+    /// GitLab's Standard Webhooks signing (`webhook-*` names, reported as `gitlab`).
+    pub fn named(provider: &'static str) -> Self {
+        Self {
+            provider,
+            prefix: "webhook",
         }
     }
 
@@ -62,6 +73,33 @@ pub fn secret_key(secret: &str) -> Vec<u8> {
     B64.decode(s).unwrap_or_else(|_| s.as_bytes().to_vec())
 }
 
+/// The Ed25519 verifying key of a `whpk_…` secret.
+fn public_key(secret: &str) -> Option<ed25519_dalek::VerifyingKey> {
+    let raw = B64.decode(secret.strip_prefix("whpk_")?).ok()?;
+    let bytes: [u8; 32] = raw.as_slice().try_into().ok()?;
+    ed25519_dalek::VerifyingKey::from_bytes(&bytes).ok()
+}
+
+/// The Ed25519 signing key of a `whsk_…` secret (a 32-byte seed, or 64 bytes seed‖public).
+pub(crate) fn signing_key(secret: &str) -> Option<ed25519_dalek::SigningKey> {
+    let raw = B64.decode(secret.strip_prefix("whsk_")?).ok()?;
+    let seed: [u8; 32] = raw.get(..32)?.try_into().ok()?;
+    (raw.len() == 32 || raw.len() == 64).then(|| ed25519_dalek::SigningKey::from_bytes(&seed))
+}
+
+/// `v1a,<base64>` for one message, signed with a `whsk_` key.
+pub fn sign_v1a(secret: &str, id: &str, ts_secs: i64, body: &[u8]) -> Option<String> {
+    use ed25519_dalek::Signer;
+    let key = signing_key(secret)?;
+    let mut msg = Vec::with_capacity(id.len() + body.len() + 24);
+    msg.extend_from_slice(id.as_bytes());
+    msg.push(b'.');
+    msg.extend_from_slice(ts_secs.to_string().as_bytes());
+    msg.push(b'.');
+    msg.extend_from_slice(body);
+    Some(format!("v1a,{}", B64.encode(key.sign(&msg).to_bytes())))
+}
+
 /// `v1,<base64>` for one message (used by the `forward` handler to re-sign).
 pub fn sign_v1(secret: &str, id: &str, ts_secs: i64, body: &[u8]) -> String {
     let ts = ts_secs.to_string();
@@ -77,8 +115,15 @@ impl Verifier for StandardWebhooks {
         self.provider
     }
 
-    fn expected_headers(&self) -> &'static [&'static str] {
-        self.expected
+    fn expected_headers(&self) -> Vec<String> {
+        ["id", "timestamp", "signature"]
+            .iter()
+            .map(|p| self.name(p))
+            .collect()
+    }
+
+    fn describe(&self) -> String {
+        "HMAC-SHA256 (base64, `v1,`) over `{id}.{timestamp}.{body}`, key = base64 of whsec_…; or Ed25519 `v1a,` with a whpk_ key".into()
     }
 
     fn verify(
@@ -94,32 +139,39 @@ impl Verifier for StandardWebhooks {
             header: self.name("timestamp"),
             reason: "not a unix timestamp".into(),
         })?;
-        let tags: Vec<Vec<u8>> = sig_header
-            .split(' ')
-            .filter_map(|p| p.split_once(','))
-            .filter(|(v, _)| *v == "v1")
-            .filter_map(|(_, b)| B64.decode(b).ok())
+        let versioned = |version: &str| -> Vec<Vec<u8>> {
+            sig_header
+                .split(' ')
+                .filter_map(|p| p.split_once(','))
+                .filter(|(v, _)| *v == version)
+                .filter_map(|(_, b)| B64.decode(b).ok())
+                .collect()
+        };
+        let tags = versioned("v1");
+        let ed_tags: Vec<ed25519_dalek::Signature> = versioned("v1a")
+            .iter()
+            .filter_map(|b| ed25519_dalek::Signature::from_slice(b).ok())
             .collect();
-        if tags.is_empty() {
+        if tags.is_empty() && ed_tags.is_empty() {
             return Err(VerifyError::MalformedHeader {
                 header: self.name("signature"),
-                reason: "no v1,<base64> signature".into(),
+                reason: "no v1,<base64> or v1a,<base64> signature".into(),
             });
         }
-        let label = secrets
-            .iter()
-            .find(|s| {
-                let key = secret_key(s.value.expose());
-                tags.iter().any(|t| {
-                    hmac_util::verify_sha256(
-                        &key,
-                        &[id.as_bytes(), b".", ts.as_bytes(), b".", req.body],
-                        t,
-                    )
-                })
-            })
-            .map(|s| s.label.clone())
-            .ok_or(VerifyError::BadSignature)?;
+        let parts: [&[u8]; 5] = [id.as_bytes(), b".", ts.as_bytes(), b".", req.body];
+        let label = super::first_match(secrets, |s| {
+            if s.starts_with("whpk_") {
+                let Some(key) = public_key(s) else {
+                    return false;
+                };
+                let msg = parts.concat();
+                ed_tags.iter().any(|t| key.verify_strict(&msg, t).is_ok())
+            } else {
+                let key = secret_key(s);
+                tags.iter()
+                    .any(|t| hmac_util::verify_sha256(&key, &parts, t))
+            }
+        })?;
         check_timestamp(ts_secs, req.now, tolerance, &label)?;
         Ok(label)
     }
@@ -142,13 +194,12 @@ impl Verifier for StandardWebhooks {
         _event_type: &str,
     ) -> SignedHeaders {
         let ts = now / 1000;
+        let sig = sign_v1a(secret, delivery_id, ts, body)
+            .unwrap_or_else(|| sign_v1(secret, delivery_id, ts, body));
         vec![
             (self.name("id"), delivery_id.into()),
             (self.name("timestamp"), ts.to_string()),
-            (
-                self.name("signature"),
-                sign_v1(secret, delivery_id, ts, body),
-            ),
+            (self.name("signature"), sig),
             ("Content-Type".into(), "application/json".into()),
         ]
     }
@@ -217,7 +268,7 @@ mod tests {
             "ref"
         );
         assert_eq!(
-            StandardWebhooks::svix()
+            StandardWebhooks::svix("svix")
                 .verify(&req, &s, Duration::from_secs(300))
                 .unwrap(),
             "ref"
@@ -233,7 +284,7 @@ mod tests {
             &["webhook-id", "webhook-timestamp", "webhook-signature"],
         );
         round_trip(
-            &StandardWebhooks::svix(),
+            &StandardWebhooks::svix("svix"),
             "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
             1_700_000_000_000,
             &["svix-id", "svix-timestamp", "svix-signature"],

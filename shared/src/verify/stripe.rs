@@ -25,8 +25,12 @@ impl Verifier for Stripe {
         "stripe"
     }
 
-    fn expected_headers(&self) -> &'static [&'static str] {
-        &["Stripe-Signature"]
+    fn expected_headers(&self) -> Vec<String> {
+        vec!["Stripe-Signature".into()]
+    }
+
+    fn describe(&self) -> String {
+        "HMAC-SHA256 (hex) over `{timestamp}.{body}`, keyed with the whsec_ string as is".into()
     }
 
     fn verify(

@@ -87,6 +87,42 @@ impl DynamoStore {
         Ok(())
     }
 
+    /// One conditional `UpdateItem`: the item's attributes as asked (`ReturnValue`), or `None` when
+    /// the condition did not hold.
+    async fn update_if(
+        &self,
+        id: &EventId,
+        up: &Update,
+        cond: String,
+        ex: &Expr,
+        returns: ReturnValue,
+    ) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
+        let (k, v) = Self::key(id);
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(k, v)
+            .update_expression(up.render())
+            .condition_expression(cond)
+            .set_expression_attribute_names(ex.names())
+            .set_expression_attribute_values(ex.values())
+            .return_values(returns)
+            .send()
+            .await;
+        match res {
+            Ok(out) => Ok(Some(out.attributes.unwrap_or_default())),
+            Err(e) => {
+                if let Some(UpdateItemError::ConditionalCheckFailedException(_)) =
+                    e.as_service_error()
+                {
+                    return Ok(None);
+                }
+                Err(AwsError::from_sdk("UpdateItem", e).into())
+            }
+        }
+    }
+
     /// An item back into an event, reading its body from the payload bucket if it is there.
     async fn to_event(
         &self,
@@ -480,29 +516,12 @@ impl EventStore for DynamoStore {
             up.remove.push(ex.n(a));
         }
 
-        let (k, v) = Self::key(&req.event_id);
-        let res = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(k, v)
-            .update_expression(up.render())
-            .condition_expression(cond)
-            .set_expression_attribute_names(ex.names())
-            .set_expression_attribute_values(ex.values())
-            .return_values(ReturnValue::None)
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(RecordOutcome::Recorded),
-            Err(e) => {
-                if let Some(UpdateItemError::ConditionalCheckFailedException(_)) =
-                    e.as_service_error()
-                {
-                    return Ok(RecordOutcome::LeaseLost);
-                }
-                Err(AwsError::from_sdk("UpdateItem", e).into())
-            }
+        match self
+            .update_if(&req.event_id, &up, cond, &ex, ReturnValue::None)
+            .await?
+        {
+            Some(_) => Ok(RecordOutcome::Recorded),
+            None => Ok(RecordOutcome::LeaseLost),
         }
     }
 
@@ -540,34 +559,16 @@ impl EventStore for DynamoStore {
         ] {
             up.remove.push(ex.n(a));
         }
-        let (k, v) = Self::key(&mark.event_id);
-        let res = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(k, v)
-            .update_expression(up.render())
-            .condition_expression(cond)
-            .set_expression_attribute_names(ex.names())
-            .set_expression_attribute_values(ex.values())
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await;
-        match res {
-            Ok(out) => {
-                let item = out.attributes.ok_or_else(|| {
-                    StoreError::Corrupt(format!("replay of {} returned no item", mark.event_id))
-                })?;
-                Ok(Some(self.to_event(item).await?))
-            }
-            Err(e) => {
-                if let Some(UpdateItemError::ConditionalCheckFailedException(_)) =
-                    e.as_service_error()
-                {
-                    return Ok(None);
-                }
-                Err(AwsError::from_sdk("UpdateItem", e).into())
-            }
+        match self
+            .update_if(&mark.event_id, &up, cond, &ex, ReturnValue::AllNew)
+            .await?
+        {
+            Some(item) if !item.is_empty() => Ok(Some(self.to_event(item).await?)),
+            Some(_) => Err(StoreError::Corrupt(format!(
+                "replay of {} returned no item",
+                mark.event_id
+            ))),
+            None => Ok(None),
         }
     }
 
@@ -605,30 +606,10 @@ impl EventStore for DynamoStore {
         ] {
             up.remove.push(ex.n(a));
         }
-        let (k, v) = Self::key(&req.event_id);
-        let res = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(k, v)
-            .update_expression(up.render())
-            .condition_expression(cond)
-            .set_expression_attribute_names(ex.names())
-            .set_expression_attribute_values(ex.values())
-            .return_values(ReturnValue::None)
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) => {
-                if let Some(UpdateItemError::ConditionalCheckFailedException(_)) =
-                    e.as_service_error()
-                {
-                    return Ok(false);
-                }
-                Err(AwsError::from_sdk("UpdateItem", e).into())
-            }
-        }
+        Ok(self
+            .update_if(&req.event_id, &up, cond, &ex, ReturnValue::None)
+            .await?
+            .is_some())
     }
 
     async fn pending(

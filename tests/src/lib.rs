@@ -418,3 +418,62 @@ pub fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
     std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
     p
 }
+
+/// A GitHub source (secret `secret`) whose `push` events run `log`, `doomed` events a script that
+/// fails transiently until `dir/fixed` exists, and `broken` events a script that exits 3
+/// (permanent); 2 receives, 1 s backoff.
+pub fn operator_config(dir: &Path, secret: &str) -> String {
+    let doomed = script(
+        dir,
+        "doomed.sh",
+        &format!(
+            "if [ -f {d}/fixed ]; then exit 0; fi\necho 'downstream down' >&2\nexit 75",
+            d = dir.display()
+        ),
+    );
+    let broken = script(dir, "broken.sh", "echo 'bad input' >&2\nexit 3");
+    format!(
+        r#"
+[queue]
+max_receive_count = 2
+visibility_timeout = "5s"
+
+[retry]
+backoff_base = "1s"
+backoff_max = "1s"
+
+[[sources]]
+name = "github"
+provider = "github"
+secrets = ["{secret}"]
+
+[[routes]]
+source = "github"
+events = ["push"]
+handlers = ["log"]
+
+[[routes]]
+source = "github"
+events = ["doomed"]
+handlers = ["doomed"]
+
+[[routes]]
+source = "github"
+events = ["broken"]
+handlers = ["broken"]
+
+[handlers.log]
+kind = "log"
+
+[handlers.doomed]
+kind = "exec"
+command = ["{doomed}"]
+
+[handlers.broken]
+kind = "exec"
+command = ["{broken}"]
+"#,
+        doomed = doomed.display(),
+        broken = broken.display(),
+    )
+}

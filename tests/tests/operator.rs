@@ -8,66 +8,14 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use hookgate_e2e::{Backend, Stack, hookgate_bin, post, script, send};
+use hookgate_e2e::{Backend, Stack, hookgate_bin, post, send};
 use serde_json::{Value, json};
 
 const GH: &str = "gh-operator-secret";
 const LONG: Duration = Duration::from_secs(40);
 
 fn config(dir: &Path) -> String {
-    let doomed = script(
-        dir,
-        "doomed.sh",
-        &format!(
-            "if [ -f {d}/fixed ]; then exit 0; fi\necho 'downstream down' >&2\nexit 75",
-            d = dir.display()
-        ),
-    );
-    let broken = script(dir, "broken.sh", "echo 'bad input' >&2\nexit 3");
-    format!(
-        r#"
-[queue]
-max_receive_count = 2
-visibility_timeout = "5s"
-
-[retry]
-backoff_base = "1s"
-backoff_max = "1s"
-
-[[sources]]
-name = "github"
-provider = "github"
-secrets = ["{GH}"]
-
-[[routes]]
-source = "github"
-events = ["push"]
-handlers = ["log"]
-
-[[routes]]
-source = "github"
-events = ["doomed"]
-handlers = ["doomed"]
-
-[[routes]]
-source = "github"
-events = ["broken"]
-handlers = ["broken"]
-
-[handlers.log]
-kind = "log"
-
-[handlers.doomed]
-kind = "exec"
-command = ["{doomed}"]
-
-[handlers.broken]
-kind = "exec"
-command = ["{broken}"]
-"#,
-        doomed = doomed.display(),
-        broken = broken.display(),
-    )
+    hookgate_e2e::operator_config(dir, GH)
 }
 
 fn start(backend: Backend) -> (Stack, tempfile::TempDir) {

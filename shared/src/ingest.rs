@@ -18,7 +18,7 @@ use tracing::Instrument;
 use crate::clock::Clock;
 use crate::config::{Config, SecretConfig};
 use crate::message::QueueMessage;
-use crate::model::{DeliveryId, EventId, EventStatus, NewEvent, SourceName};
+use crate::model::{DeliveryId, EventId, EventStatus, Millis, NewEvent, SourceName};
 use crate::ports::{EventStore, PutOutcome, Queue, QueueError, StoreError};
 use crate::secrets::{SecretError, SecretResolver};
 use crate::verify::{KeyedSecret, Verifier, VerifyError, VerifyRequest, verifier_for};
@@ -34,6 +34,19 @@ pub struct IngestRequest<'a> {
     pub headers: &'a HeaderMap,
     pub body: &'a [u8],
     pub peer_ip: Option<IpAddr>,
+}
+
+/// What the I/O-free steps of ingest decided (see [`Ingest::prepare`]).
+#[derive(Debug)]
+pub enum Prepared {
+    /// Verified: the event to store.
+    Event(NewEvent),
+    /// Signed correctly but with a timestamp out of tolerance: a duplicate if the event is
+    /// already stored (a late provider retry), else `error` (401).
+    Stale {
+        event_id: EventId,
+        error: VerifyError,
+    },
 }
 
 /// A delivery that was stored (now or before).
@@ -179,66 +192,21 @@ impl Ingest {
     }
 
     async fn handle_inner(&self, req: &IngestRequest<'_>) -> Result<Accepted, IngestError> {
-        let source = self
-            .sources
-            .get(req.source)
-            .ok_or_else(|| IngestError::UnknownSource(truncate(req.source, 64)))?;
-        if !req.method.eq_ignore_ascii_case("POST") {
-            return Err(IngestError::MethodNotAllowed(truncate(req.method, 16)));
-        }
-        if req.body.len() > self.max_body {
-            return Err(IngestError::TooLarge {
-                size: req.body.len(),
-                limit: self.max_body,
-            });
-        }
+        let source = self.admit(req)?;
         let now = self.clock.now_ms();
         let keys = self.resolve_secrets(source, now).await?;
-        let vreq = VerifyRequest {
-            method: req.method,
-            url: req.url,
-            headers: req.headers,
-            body: req.body,
-            now,
-        };
-        let verified = source.verifier.verify(&vreq, &keys, source.tolerance);
-        let identity = source.verifier.identify(&vreq);
-        let delivery_id = match identity.delivery_id.as_deref() {
-            Some(raw) => {
-                DeliveryId::parse(raw).map_err(|e| IngestError::BadDeliveryId(e.to_string()))?
-            }
-            None => DeliveryId::from_body(req.body),
-        };
-        let event_id = EventId::derive(&source.name, &delivery_id);
-        tracing::Span::current().record("delivery_id", delivery_id.as_str());
-        tracing::Span::current().record("event_id", event_id.as_str());
-
-        let secret_label = match verified {
-            Ok(label) => label,
+        let event = match self.build(source, req, &keys, now)? {
+            Prepared::Event(event) => event,
             // A genuine but late retry of a delivery we already hold is a duplicate, not a 401.
-            Err(VerifyError::StaleTimestamp { .. })
-                if self.store.get(&event_id).await?.is_some() =>
-            {
-                return Ok(Accepted::Duplicate { event_id });
+            Prepared::Stale { event_id, error } => {
+                return if self.store.get(&event_id).await?.is_some() {
+                    Ok(Accepted::Duplicate { event_id })
+                } else {
+                    Err(error.into())
+                };
             }
-            Err(e) => return Err(e.into()),
         };
-
-        let event = NewEvent {
-            event_id: event_id.clone(),
-            source: source.name.clone(),
-            delivery_id,
-            event_type: identity
-                .event_type
-                .filter(|t| !t.is_empty())
-                .map_or_else(|| "unknown".to_owned(), |t| truncate(&t, 128)),
-            received_at: now,
-            content_type: header_text(req.headers, "content-type"),
-            headers: kept_headers(req.headers, &source.keep_headers),
-            body: bytes::Bytes::copy_from_slice(req.body),
-            secret_label: Some(secret_label),
-            expires_at: now.saturating_add(self.retention_ms),
-        };
+        let event_id = event.event_id.clone();
         match self.store.put_new(&event).await? {
             PutOutcome::Inserted => {
                 tracing::Span::current().record("generation", 1);
@@ -255,6 +223,88 @@ impl Ingest {
                 Ok(Accepted::Duplicate { event_id })
             }
         }
+    }
+
+    /// Every step of ingest that does no I/O, in order: route and method, size, signature,
+    /// delivery id and event type, the event to store. `handle` runs exactly these steps around
+    /// its secret lookup, store write and queue send; benchmarks run them alone.
+    pub fn prepare(
+        &self,
+        req: &IngestRequest<'_>,
+        keys: &[KeyedSecret],
+        now: Millis,
+    ) -> Result<Prepared, IngestError> {
+        let source = self.admit(req)?;
+        self.build(source, req, keys, now)
+    }
+
+    /// Steps 1 (route, method) and the size check: before any secret is resolved.
+    fn admit(&self, req: &IngestRequest<'_>) -> Result<&SourceRuntime, IngestError> {
+        let source = self
+            .sources
+            .get(req.source)
+            .ok_or_else(|| IngestError::UnknownSource(truncate(req.source, 64)))?;
+        if !req.method.eq_ignore_ascii_case("POST") {
+            return Err(IngestError::MethodNotAllowed(truncate(req.method, 16)));
+        }
+        if req.body.len() > self.max_body {
+            return Err(IngestError::TooLarge {
+                size: req.body.len(),
+                limit: self.max_body,
+            });
+        }
+        Ok(source)
+    }
+
+    /// Steps 2 and 3 (signature, ids) and the event to store.
+    fn build(
+        &self,
+        source: &SourceRuntime,
+        req: &IngestRequest<'_>,
+        keys: &[KeyedSecret],
+        now: Millis,
+    ) -> Result<Prepared, IngestError> {
+        let vreq = VerifyRequest {
+            method: req.method,
+            url: req.url,
+            headers: req.headers,
+            body: req.body,
+            now,
+        };
+        let verified = source.verifier.verify(&vreq, keys, source.tolerance);
+        let identity = source.verifier.identify(&vreq);
+        let delivery_id = match identity.delivery_id.as_deref() {
+            Some(raw) => {
+                DeliveryId::parse(raw).map_err(|e| IngestError::BadDeliveryId(e.to_string()))?
+            }
+            None => DeliveryId::from_body(req.body),
+        };
+        let event_id = EventId::derive(&source.name, &delivery_id);
+        tracing::Span::current().record("delivery_id", delivery_id.as_str());
+        tracing::Span::current().record("event_id", event_id.as_str());
+
+        let secret_label = match verified {
+            Ok(label) => label,
+            Err(error @ VerifyError::StaleTimestamp { .. }) => {
+                return Ok(Prepared::Stale { event_id, error });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        Ok(Prepared::Event(NewEvent {
+            event_id,
+            source: source.name.clone(),
+            delivery_id,
+            event_type: identity
+                .event_type
+                .filter(|t| !t.is_empty())
+                .map_or_else(|| "unknown".to_owned(), |t| truncate(&t, 128)),
+            received_at: now,
+            content_type: header_text(req.headers, "content-type"),
+            headers: kept_headers(req.headers, &source.keep_headers),
+            body: bytes::Bytes::copy_from_slice(req.body),
+            secret_label: Some(secret_label),
+            expires_at: now.saturating_add(self.retention_ms),
+        }))
     }
 
     async fn enqueue(&self, id: &EventId, g: crate::model::Generation) -> Result<(), QueueError> {

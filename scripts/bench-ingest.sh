@@ -30,7 +30,7 @@ for size in ["1KB", "16KB", "256KB"]:
         good = r <= 1.5
         ok &= good
         note = "  (budget <= 1.50) " + ("OK" if good else "OVER BUDGET")
-    print(f"{size:>6} {p / 1000:>13.2} us {h / 1000:>9.2} us {r:>6.2}{note}")
+    print(f"{size:>6} {p / 1000:>13.2f} us {h / 1000:>9.2f} us {r:>6.2f}{note}")
 b = median_ns("processor_batch_of_10")
 print(f"processor: {b / 1000:.1f} us per SQS batch of 10 ({b / 10000:.1f} us per message), "
       "JSON event in → batch response out, no I/O, no handler time")

@@ -12,7 +12,9 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
-cargo build --release -p hookgate-ingest -p hookgate-processor -p hookgate-replay \
-  -p hookgate-e2e --bin hookgate-coldstart --bin hookgate-hello-lambda
+# The functions and the hello world in one build (same features for what they share), the
+# harness apart (its dependencies must not change theirs).
+cargo build --release -p hookgate-ingest -p hookgate-processor -p hookgate-replay -p hookgate-hello-lambda
+cargo build --release -p hookgate-e2e --bin hookgate-coldstart
 "$CARGO_TARGET_DIR/release/hookgate-coldstart" --bin-dir "$CARGO_TARGET_DIR/release" \
   --config "$root/infra/hookgate.toml" "$@"

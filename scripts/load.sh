@@ -12,7 +12,9 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
-cargo build --release -p hookgate-cli --bin hookgate -p hookgate-e2e --bin hookgate-load --bin hookgate-bare
+# Two builds, so the e2e crate's dependencies do not change the hookgate binary's features.
+cargo build --release -p hookgate-cli --bin hookgate
+cargo build --release -p hookgate-e2e --bin hookgate-load --bin hookgate-bare
 bin="$CARGO_TARGET_DIR/release"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT

@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
+use criterion::measurement::{Measurement, ValueFormatter};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use hmac::{Hmac, KeyInit, Mac};
 use http::{HeaderMap, HeaderName, HeaderValue};
@@ -139,7 +140,7 @@ fn signed_headers(body: &[u8], delivery_id: &str) -> HeaderMap {
     headers
 }
 
-fn bench_ingest(c: &mut Criterion) {
+fn bench_ingest(c: &mut Criterion<ThreadCpu>) {
     let rt = runtime();
     let app = rt.block_on(app(Vec::new()));
     let keys = [KeyedSecret {
@@ -164,7 +165,6 @@ fn bench_ingest(c: &mut Criterion) {
             app.ingest.prepare(&req, &keys, 0),
             Ok(Prepared::Event(_))
         ));
-        group.throughput(Throughput::Bytes(body.len() as u64));
         group.bench_with_input(BenchmarkId::new("pipeline", name), &req, |b, req| {
             b.iter(|| {
                 let now = SystemClock.now_ms();
@@ -176,6 +176,23 @@ fn bench_ingest(c: &mut Criterion) {
                 let message = QueueMessage::new(event.event_id.clone(), Generation::FIRST).encode();
                 black_box((item, message))
             });
+        });
+        // Where the pipeline's time goes (not part of the budget).
+        let Ok(Prepared::Event(event)) = app.ingest.prepare(&req, &keys, 0) else {
+            panic!("rejected")
+        };
+        group.bench_with_input(BenchmarkId::new("part_prepare", name), &req, |b, req| {
+            b.iter(|| black_box(app.ingest.prepare(black_box(req), &keys, 0).is_ok()));
+        });
+        group.bench_with_input(
+            BenchmarkId::new("part_encode_body", name),
+            &body,
+            |b, body| {
+                b.iter(|| black_box(hookgate_shared::codec::encode_body(black_box(body))));
+            },
+        );
+        group.bench_with_input(BenchmarkId::new("part_item", name), &event, |b, event| {
+            b.iter(|| black_box(new_event_item(black_box(event))));
         });
         group.bench_with_input(BenchmarkId::new("hmac_sha256", name), &body, |b, body| {
             b.iter(|| {
@@ -191,7 +208,7 @@ fn bench_ingest(c: &mut Criterion) {
     group.finish();
 }
 
-fn bench_processor(c: &mut Criterion) {
+fn bench_processor(c: &mut Criterion<ThreadCpu>) {
     let rt = runtime();
     let mut events = Vec::new();
     let mut records = Vec::new();
@@ -235,7 +252,25 @@ fn bench_processor(c: &mut Criterion) {
         events.push(event);
     }
     let sqs_event = json!({ "Records": records }).to_string();
+    let events_for_parts = events.clone();
     let app = rt.block_on(app(events));
+    let item = match new_event_item(&events_for_parts[0]) {
+        Ok(i) => i,
+        Err(e) => panic!("item: {e}"),
+    };
+    c.bench_function("processor_part/item_to_event", |b| {
+        b.iter(|| black_box(item_to_event(black_box(item.clone())).is_ok()));
+    });
+    c.bench_function("processor_part/sqs_event_json", |b| {
+        b.iter(|| {
+            black_box(
+                serde_json::from_str::<hookgate_shared::lambda::events::sqs::SqsEvent>(black_box(
+                    &sqs_event,
+                ))
+                .is_ok(),
+            )
+        });
+    });
     c.bench_function("processor/batch_of_10", |b| {
         b.iter(|| {
             rt.block_on(async {
@@ -401,9 +436,84 @@ impl Queue for NullQueue {
     }
 }
 
+/// Criterion measurement: CPU time of the benchmarking thread (`CLOCK_THREAD_CPUTIME_ID`). Every
+/// benchmark here runs on that one thread (the processor's on a current-thread runtime), and time
+/// it spends descheduled — other processes on a shared machine — is not counted, so a ratio of two
+/// benchmarks measured a few seconds apart stays meaningful while the machine's load changes.
+struct ThreadCpu;
+
+fn thread_cpu_now() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(
+        u64::try_from(t.tv_sec).unwrap_or(0),
+        u32::try_from(t.tv_nsec).unwrap_or(0),
+    )
+}
+
+impl Measurement for ThreadCpu {
+    type Intermediate = Duration;
+    type Value = Duration;
+    fn start(&self) -> Duration {
+        thread_cpu_now()
+    }
+    fn end(&self, started: Duration) -> Duration {
+        thread_cpu_now().saturating_sub(started)
+    }
+    fn add(&self, a: &Duration, b: &Duration) -> Duration {
+        *a + *b
+    }
+    fn zero(&self) -> Duration {
+        Duration::ZERO
+    }
+    fn to_f64(&self, v: &Duration) -> f64 {
+        v.as_nanos() as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        &CpuNanos
+    }
+}
+
+/// Nanoseconds of CPU, shown like wall time.
+struct CpuNanos;
+
+impl ValueFormatter for CpuNanos {
+    fn scale_values(&self, typical: f64, values: &mut [f64]) -> &'static str {
+        let (factor, unit) = if typical < 1e3 {
+            (1.0, "ns cpu")
+        } else if typical < 1e6 {
+            (1e-3, "µs cpu")
+        } else if typical < 1e9 {
+            (1e-6, "ms cpu")
+        } else {
+            (1e-9, "s cpu")
+        };
+        values.iter_mut().for_each(|v| *v *= factor);
+        unit
+    }
+    fn scale_throughputs(
+        &self,
+        _: f64,
+        throughput: &Throughput,
+        values: &mut [f64],
+    ) -> &'static str {
+        let per = match throughput {
+            Throughput::Bytes(n) | Throughput::BytesDecimal(n) | Throughput::Elements(n) => *n,
+            _ => 1,
+        };
+        values
+            .iter_mut()
+            .for_each(|v| *v = per as f64 * 1e9 / v.max(1.0));
+        "per cpu second"
+    }
+    fn scale_for_machines(&self, _: &mut [f64]) -> &'static str {
+        "ns"
+    }
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
+        .with_measurement(ThreadCpu)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
     targets = bench_ingest, bench_processor

@@ -11,7 +11,7 @@
 //! rounds; the budget is median(function) / median(hello) ≤ 1.3. Any connection to the AWS
 //! endpoint during init (a network call at init) fails the run too. Exit status 1 when over.
 //!
-//! Usage: `hookgate-coldstart --bin-dir DIR --config FILE [--runs N]`
+//! Usage: `hookgate-coldstart --bin-dir DIR --config FILE [--runs N] [--env NAME=VALUE]…`
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -69,12 +69,19 @@ fn main() -> std::process::ExitCode {
 fn real_main() -> Result<bool, Error> {
     let mut args = std::env::args().skip(1);
     let (mut bin_dir, mut config, mut runs) = (None, None, 25usize);
+    let mut extra_env: Vec<(String, String)> = Vec::new();
     while let Some(a) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{a} needs a value"));
         match a.as_str() {
             "--bin-dir" => bin_dir = Some(PathBuf::from(value()?)),
             "--config" => config = Some(PathBuf::from(value()?)),
             "--runs" => runs = value()?.parse()?,
+            // Extra environment for every binary (the hello world too), e.g. SSL_CERT_DIR=….
+            "--env" => {
+                let kv = value()?;
+                let (k, v) = kv.split_once('=').ok_or("--env takes NAME=VALUE")?;
+                extra_env.push((k.to_owned(), v.to_owned()));
+            }
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
@@ -170,6 +177,7 @@ fn real_main() -> Result<bool, Error> {
                     "HOOKGATE_SECRETS_ID",
                     "arn:aws:secretsmanager:us-east-1:123456789012:secret:hookgate-sources-AbCdEf",
                 )
+                .envs(extra_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped());

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Builds the three Lambda functions for arm64 (provided.al2023) with cargo-lambda + zig from the
-# project .venv, and prints each bootstrap's size. Slow (minutes): not part of infra-check.sh.
+# Builds the three Lambda functions (provided.al2023) for arm64 and x86_64 with cargo-lambda + zig
+# from the project .venv, and prints each bootstrap's (stripped: release profile) size.
+# Slow (minutes per architecture): not part of infra-check.sh or test.sh.
 #
-#   scripts/lambda-build.sh               # release build of ingest, processor, replay
-#   CARGO_TARGET_DIR=/tmp/t scripts/lambda-build.sh
+#   scripts/lambda-build.sh                 # release build, arm64 then x86_64
+#   scripts/lambda-build.sh arm64           # one architecture
 #
-# Output: $CARGO_TARGET_DIR/lambda/<binary>/bootstrap (default target dir: target/lambda-build,
-# kept apart from the host build so the two don't invalidate each other's caches).
+# Budget: every bootstrap <= 6 MB (6,000,000 bytes); exit status 1 when over or missing.
+# Output: copies of each bootstrap in $CARGO_TARGET_DIR/lambda-<arch>/<package>/bootstrap
+# (cargo-lambda itself writes $CARGO_TARGET_DIR/lambda/<package>/bootstrap for the last build).
+# The cross builds live in $CARGO_TARGET_DIR/<triple>/, apart from the host build.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -16,36 +19,51 @@ if [ ! -x "$venv/bin/cargo-lambda" ]; then
 fi
 # .venv first: cargo-lambda, and the python with `ziglang` that cargo-lambda uses as the linker.
 export PATH="$venv/bin:$PATH"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target/lambda-build}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 # aws-lc-sys: no jitter-entropy source when cross-compiling with zig.
 export AWS_LC_SYS_NO_JITTER_ENTROPY=1
 
-target=aarch64-unknown-linux-gnu
-if command -v rustup >/dev/null 2>&1; then
-  if ! rustup target list --installed | grep -qx "$target"; then
-    echo "== rustup target add $target"
-    rustup target add "$target"
-  fi
-fi
-
+archs=("$@")
+[ ${#archs[@]} -gt 0 ] || archs=(arm64 x86_64)
 packages=(hookgate-ingest hookgate-processor hookgate-replay)
 args=()
 for p in "${packages[@]}"; do args+=(--package "$p"); done
-
-echo "== cargo lambda build --release --arm64 ${args[*]} (CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
-start=$SECONDS
-cargo lambda build --release --arm64 "${args[@]}"
-echo "== built in $((SECONDS - start))s"
-
+budget=6000000
 status=0
-for p in "${packages[@]}"; do
-  f="$CARGO_TARGET_DIR/lambda/$p/bootstrap"
-  if [ -f "$f" ]; then
-    bytes=$(stat -c %s "$f")
-    awk -v n="$p" -v b="$bytes" 'BEGIN { printf "%-20s %10d bytes  %6.2f MB\n", n, b, b / 1048576 }'
-  else
-    echo "$p: missing $f" >&2
-    status=1
+sizes=()
+for arch in "${archs[@]}"; do
+  case "$arch" in
+    arm64) flag=--arm64; triple=aarch64-unknown-linux-gnu ;;
+    x86_64) flag=--x86-64; triple=x86_64-unknown-linux-gnu ;;
+    *) echo "unknown architecture $arch (arm64 or x86_64)" >&2; exit 2 ;;
+  esac
+  if command -v rustup >/dev/null 2>&1 && ! rustup target list --installed | grep -qx "$triple"; then
+    echo "== rustup target add $triple"
+    rustup target add "$triple"
   fi
+  echo "== cargo lambda build --release $flag ${args[*]} (CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
+  start=$SECONDS
+  cargo lambda build --release "$flag" "${args[@]}"
+  echo "== built in $((SECONDS - start))s"
+  for p in "${packages[@]}"; do
+    f="$CARGO_TARGET_DIR/lambda/$p/bootstrap"
+    if [ -f "$f" ]; then
+      mkdir -p "$CARGO_TARGET_DIR/lambda-$arch/$p"
+      cp "$f" "$CARGO_TARGET_DIR/lambda-$arch/$p/bootstrap"
+      sizes+=("$arch $p $(stat -c %s "$f") $(file -b "$f" 2>/dev/null | cut -d, -f1-2 || true)")
+    else
+      echo "$p: missing $f" >&2
+      status=1
+    fi
+  done
+done
+echo
+printf '%-8s %-20s %12s %9s   %s\n' arch bootstrap bytes MB "(budget <= 6 MB)"
+for line in "${sizes[@]}"; do
+  read -r arch p bytes kind <<<"$line"
+  verdict=OK
+  if [ "$bytes" -gt "$budget" ]; then verdict="OVER BUDGET"; status=1; fi
+  awk -v a="$arch" -v n="$p" -v b="$bytes" -v v="$verdict" -v k="$kind" \
+    'BEGIN { printf "%-8s %-20s %12d %9.2f   %s  %s\n", a, n, b, b / 1e6, v, k }'
 done
 exit $status

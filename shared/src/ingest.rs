@@ -18,7 +18,7 @@ use tracing::Instrument;
 use crate::clock::Clock;
 use crate::config::{Config, SecretConfig};
 use crate::message::QueueMessage;
-use crate::model::{DeliveryId, EventId, EventStatus, NewEvent, SourceName};
+use crate::model::{DeliveryId, EventId, EventStatus, Millis, NewEvent, SourceName};
 use crate::ports::{EventStore, PutOutcome, Queue, QueueError, StoreError};
 use crate::secrets::{SecretError, SecretResolver};
 use crate::verify::{Handshake, KeyedSecret, Verifier, VerifyError, VerifyRequest, verifier_for};
@@ -34,6 +34,21 @@ pub struct IngestRequest<'a> {
     pub headers: &'a HeaderMap,
     pub body: &'a [u8],
     pub peer_ip: Option<IpAddr>,
+}
+
+/// What the I/O-free steps of ingest decided (see [`Ingest::prepare`]).
+#[derive(Debug)]
+pub enum Prepared {
+    /// Verified: the event to store.
+    Event(NewEvent),
+    /// A provider's handshake, verified: answered without storing anything.
+    Handshake(Handshake),
+    /// Signed correctly but with a timestamp out of tolerance: a duplicate if the event is
+    /// already stored (a late provider retry), else `error` (401).
+    Stale {
+        event_id: EventId,
+        error: VerifyError,
+    },
 }
 
 /// A delivery that was stored (now or before).
@@ -202,6 +217,56 @@ impl Ingest {
     }
 
     async fn handle_inner(&self, req: &IngestRequest<'_>) -> Result<Accepted, IngestError> {
+        let source = self.admit(req)?;
+        let now = self.clock.now_ms();
+        let keys = self.resolve_secrets(source, now).await?;
+        let event = match self.build(source, req, &keys, now)? {
+            Prepared::Event(event) => event,
+            Prepared::Handshake(reply) => return Ok(Accepted::Handshake(reply)),
+            // A genuine but late retry of a delivery we already hold is a duplicate, not a 401.
+            Prepared::Stale { event_id, error } => {
+                return if self.store.get(&event_id).await?.is_some() {
+                    Ok(Accepted::Duplicate { event_id })
+                } else {
+                    Err(error.into())
+                };
+            }
+        };
+        let event_id = event.event_id.clone();
+        match self.store.put_new(&event).await? {
+            PutOutcome::Inserted => {
+                tracing::Span::current().record("generation", 1);
+                self.enqueue(&event_id, crate::model::Generation::FIRST)
+                    .await?;
+                Ok(Accepted::New { event_id })
+            }
+            PutOutcome::Duplicate(existing) => {
+                if existing.status == EventStatus::Received {
+                    // Stored before but maybe never enqueued (the send failed): send again.
+                    // A second message for the same generation is harmless: claims dedupe it.
+                    self.enqueue(&event_id, existing.generation).await?;
+                }
+                Ok(Accepted::Duplicate { event_id })
+            }
+        }
+    }
+
+    /// Every step of ingest that does no I/O, in order: route, method, allowlist and size;
+    /// signature; handshake; delivery id and event type; the event to store. `handle` runs exactly
+    /// these steps around its secret lookup, store write and queue send; benchmarks and the fuzz
+    /// target run them alone.
+    pub fn prepare(
+        &self,
+        req: &IngestRequest<'_>,
+        keys: &[KeyedSecret],
+        now: Millis,
+    ) -> Result<Prepared, IngestError> {
+        let source = self.admit(req)?;
+        self.build(source, req, keys, now)
+    }
+
+    /// Route, method, source address and size: before any secret is resolved.
+    fn admit(&self, req: &IngestRequest<'_>) -> Result<&SourceRuntime, IngestError> {
         let source = self
             .sources
             .get(req.source)
@@ -228,8 +293,17 @@ impl Ingest {
                 limit: self.max_body,
             });
         }
-        let now = self.clock.now_ms();
-        let keys = self.resolve_secrets(source, now).await?;
+        Ok(source)
+    }
+
+    /// Signature, handshake, ids, and the event to store.
+    fn build(
+        &self,
+        source: &SourceRuntime,
+        req: &IngestRequest<'_>,
+        keys: &[KeyedSecret],
+        now: Millis,
+    ) -> Result<Prepared, IngestError> {
         // The URL the provider signed: the configured public URL plus the request's query.
         let public_url = source
             .public_url
@@ -258,7 +332,7 @@ impl Ingest {
             }
             .into());
         }
-        let verified = source.verifier.verify(&vreq, &keys, source.tolerance);
+        let verified = source.verifier.verify(&vreq, keys, source.tolerance);
         // Unauthenticated requests learn nothing more (not even that their delivery id is bad).
         if let Err(e) = &verified
             && !matches!(e, VerifyError::StaleTimestamp { .. })
@@ -269,7 +343,7 @@ impl Ingest {
             && let Some(key) = keys.iter().find(|k| &k.label == label)
             && let Some(reply) = source.verifier.handshake(&vreq, key)
         {
-            return Ok(Accepted::Handshake(reply));
+            return Ok(Prepared::Handshake(reply));
         }
         let identity = source.verifier.identify(&vreq);
         let delivery_id = match identity.delivery_id.as_deref() {
@@ -284,17 +358,13 @@ impl Ingest {
 
         let secret_label = match verified {
             Ok(label) => label,
-            // A genuine but late retry of a delivery we already hold is a duplicate, not a 401.
-            Err(VerifyError::StaleTimestamp { .. })
-                if self.store.get(&event_id).await?.is_some() =>
-            {
-                return Ok(Accepted::Duplicate { event_id });
+            Err(error @ VerifyError::StaleTimestamp { .. }) => {
+                return Ok(Prepared::Stale { event_id, error });
             }
             Err(e) => return Err(e.into()),
         };
-
-        let event = NewEvent {
-            event_id: event_id.clone(),
+        Ok(Prepared::Event(NewEvent {
+            event_id,
             source: source.name.clone(),
             delivery_id,
             event_type: identity
@@ -307,23 +377,7 @@ impl Ingest {
             body: bytes::Bytes::copy_from_slice(req.body),
             secret_label: Some(secret_label),
             expires_at: now.saturating_add(self.retention_ms),
-        };
-        match self.store.put_new(&event).await? {
-            PutOutcome::Inserted => {
-                tracing::Span::current().record("generation", 1);
-                self.enqueue(&event_id, crate::model::Generation::FIRST)
-                    .await?;
-                Ok(Accepted::New { event_id })
-            }
-            PutOutcome::Duplicate(existing) => {
-                if existing.status == EventStatus::Received {
-                    // Stored before but maybe never enqueued (the send failed): send again.
-                    // A second message for the same generation is harmless: claims dedupe it.
-                    self.enqueue(&event_id, existing.generation).await?;
-                }
-                Ok(Accepted::Duplicate { event_id })
-            }
-        }
+        }))
     }
 
     async fn enqueue(&self, id: &EventId, g: crate::model::Generation) -> Result<(), QueueError> {

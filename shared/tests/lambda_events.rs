@@ -17,7 +17,7 @@ use hookgate_shared::lambda::events::apigw::ApiGatewayV2httpRequest;
 use hookgate_shared::lambda::events::sqs::SqsEvent;
 use hookgate_shared::lambda::{ingest_apigw, process_sqs, run_command};
 use hookgate_shared::model::{DeliveryId, EventId, EventStatus, SourceName};
-use hookgate_shared::ports::Queue;
+use hookgate_shared::ports::{EventStore, Queue};
 use hookgate_shared::secrets::SecretResolver;
 use hookgate_shared::{demo, samples, verify};
 use serde_json::{Value, json};
@@ -373,6 +373,18 @@ async fn aws_calls_per_event_on_the_happy_path() {
         assert_eq!(ingest_apigw(&app, req).await.status_code, 202);
     }
     let ingest_calls = rec.take();
+    // Item sizes for the cost model (scripts/cost.py): as stored by ingest, and once processed.
+    let id0 = EventId::derive(
+        &SourceName::parse("github").unwrap(),
+        &DeliveryId::parse("calls-0").unwrap(),
+    );
+    let item_bytes = |e: hookgate_shared::model::StoredEvent| {
+        hookgate_shared::adapters::aws::item_size(
+            &hookgate_shared::adapters::aws::event_to_item(&e).unwrap(),
+        )
+    };
+    let received_item = item_bytes(aws.store.get(&id0).await.unwrap().unwrap());
+    rec.take();
     // The event source mapping's part: receive the batch (not counted).
     let mut records = Vec::new();
     while records.len() < N {
@@ -416,6 +428,16 @@ async fn aws_calls_per_event_on_the_happy_path() {
     let per_event = (ingest_calls.len() + process_calls.len()) as f64 / N as f64;
     println!(
         "AWS calls per event, happy path: {per_event:.1} (ingest: PutItem + SendMessage; processor: BatchGetItem/10 + UpdateItem claim + UpdateItem record)"
+    );
+    let done_item = item_bytes(aws.store.get(&id0).await.unwrap().unwrap());
+    // One line scripts/cost.py reads: the measured counts and sizes its model prices.
+    println!(
+        "cost-model: events={N} PutItem={} SendMessage={} BatchGetItem={} UpdateItem={} body_bytes={} item_bytes_received={received_item} item_bytes_processed={done_item}",
+        count(&ingest_calls, "PutItem"),
+        count(&ingest_calls, "SendMessage"),
+        count(&process_calls, "BatchGetItem"),
+        count(&process_calls, "UpdateItem"),
+        samples::github_push("calls-0").len(),
     );
 }
 

@@ -9,7 +9,7 @@ use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
 
 use crate::codec::{decode_body, encode_body};
 use crate::model::{
-    Attempt, AttemptOutcome, DeliveryId, EventId, EventStatus, Generation, Lease, Millis,
+    Attempt, AttemptOutcome, DeliveryId, EventId, EventStatus, Generation, Lease, Millis, NewEvent,
     SourceName, StoredEvent,
 };
 use crate::ports::StoreError;
@@ -234,6 +234,12 @@ pub fn event_to_item(e: &StoredEvent) -> Result<HashMap<String, AttributeValue>,
     to_item(Item::from_event(e)).map_err(|err| {
         StoreError::Invalid(format!("event {} cannot be encoded: {err}", e.event_id))
     })
+}
+
+/// The item `put_new` writes for a new event (body compressed): ingest's last step before I/O.
+pub fn new_event_item(e: &NewEvent) -> Result<HashMap<String, AttributeValue>, StoreError> {
+    // `NewEvent` → `StoredEvent` moves the fields; the body is `Bytes`, so nothing is copied.
+    event_to_item(&StoredEvent::from_new(e.clone()))
 }
 
 /// A DynamoDB item back into a stored event.

@@ -19,7 +19,7 @@ pub use error::{AwsError, AwsErrorKind};
 pub use handlers::{AwsHandlerFactory, HANDLER_ACTIONS};
 pub use item::{
     INDEX_BY_SOURCE, INDEX_PENDING, PENDING_SHARDS, attr, event_to_item, item_size, item_to_event,
-    pending_shard, value_size,
+    new_event_item, pending_shard, value_size,
 };
 pub use payloads::{ITEM_BUDGET, PayloadBucket, payload_bucket_from_env};
 pub use provision::{ProvisionError, ProvisionOptions, Provisioned, provision};

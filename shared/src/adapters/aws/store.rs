@@ -22,7 +22,7 @@ use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_attribute_value};
 
 use super::error::AwsError;
 use super::item::{
-    INDEX_BY_SOURCE, INDEX_PENDING, attr, event_to_item, item_size, item_to_event, pending_shard,
+    INDEX_BY_SOURCE, INDEX_PENDING, attr, item_size, item_to_event, new_event_item, pending_shard,
     pending_shards,
 };
 use super::payloads::{ITEM_BUDGET, PayloadBucket};
@@ -249,8 +249,7 @@ pub(crate) fn classify_claim(old: &StoredEvent, g: Generation, now: Millis) -> C
 #[async_trait]
 impl EventStore for DynamoStore {
     async fn put_new(&self, event: &NewEvent) -> Result<PutOutcome, StoreError> {
-        let stored = StoredEvent::from_new(event.clone());
-        let mut item = event_to_item(&stored)?;
+        let mut item = new_event_item(event)?;
         self.offload_body(&event.event_id, &mut item).await?;
         let mut ex = Expr::default();
         let cond = format!("attribute_not_exists({})", ex.n(attr::EVENT_ID));

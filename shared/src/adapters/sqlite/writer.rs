@@ -65,14 +65,19 @@ fn in_savepoint<T>(
     conn: &Connection,
     f: impl FnOnce(&Connection) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    conn.execute_batch("SAVEPOINT op").map_err(db_err)?;
+    // Cached statements: every operation runs these two.
+    conn.prepare_cached("SAVEPOINT op")
+        .and_then(|mut s| s.execute([]))
+        .map_err(db_err)?;
     let out = f(conn);
     let end = if out.is_ok() {
-        "RELEASE op"
+        conn.prepare_cached("RELEASE op")
+            .and_then(|mut s| s.execute([]))
+            .map(drop)
     } else {
-        "ROLLBACK TO op; RELEASE op"
+        conn.execute_batch("ROLLBACK TO op; RELEASE op")
     };
-    match conn.execute_batch(end) {
+    match end {
         Ok(()) => out,
         Err(e) => Err(db_err(e)),
     }

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Local throughput, side by side: the same signed GitHub load (2 KB push bodies, unique delivery
+# ids, concurrency 64) against `hookgate serve` (SQLite, group commit, `log` handler) and against a
+# bare axum server answering 202, in one run; checks every 2xx event is stored and the queue drains.
+#
+#   scripts/load.sh                      # 20000 requests per run
+#   scripts/load.sh --requests 50000     # more (any hookgate-load flag)
+#
+# Budgets (exit status 1 when over): req/s >= 40 % of bare; p99 <= 5x bare; drain >= ingest rate.
+# Release builds (opt z, LTO): slow the first time. Not part of scripts/test.sh.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
+# Two builds, so the e2e crate's dependencies do not change the hookgate binary's features.
+cargo build --release -p hookgate-cli --bin hookgate
+cargo build --release -p hookgate-e2e --bin hookgate-load --bin hookgate-bare
+bin="$CARGO_TARGET_DIR/release"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+"$bin/hookgate-load" --hookgate "$bin/hookgate" --bare "$bin/hookgate-bare" --work "$work" "$@"

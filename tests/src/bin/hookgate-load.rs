@@ -1,0 +1,487 @@
+//! Local throughput, side by side (`scripts/load.sh` builds the release binaries and runs this).
+//!
+//! The same load — correctly signed GitHub `push` deliveries of the ~2 KB sample body, each with
+//! its own delivery id, signed before the clock starts, `--concurrency` requests in flight,
+//! `--requests` in all — goes to:
+//!
+//! 1. `hookgate-bare`: an axum server that answers 202 and does nothing (the floor);
+//! 2. `hookgate serve` on a fresh SQLite data dir (demo config: `github` → the `log` handler),
+//!    while a monitor reads the data dir to see how fast the queue drains;
+//! 3. `hookgate-bare` again (the floor is the mean of both runs, so drift in what the machine is
+//!    doing weighs on both sides).
+//!
+//! Then every event hookgate answered 2xx for must be in the data dir, and the budgets are checked:
+//! hookgate's requests/s ≥ 40 % of the floor's; hookgate's p99 ≤ 5 × the floor's; the queue
+//! drains at ≥ 95 % of the ingest rate (events processed per second from the first request to the
+//! last success, against requests per second; the 5 % allows for the last batch in flight and the
+//! monitor's 50 ms poll). Exit status 1 when a budget fails.
+//!
+//! Usage: `hookgate-load --hookgate BIN --bare BIN [--requests N] [--concurrency C] [--work DIR]`
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use hookgate_shared::demo::GITHUB_SECRET;
+use hookgate_shared::verify::verifier_for;
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+struct Options {
+    hookgate: PathBuf,
+    bare: PathBuf,
+    requests: usize,
+    concurrency: usize,
+    work: PathBuf,
+}
+
+fn options() -> Result<Options, Error> {
+    let mut args = std::env::args().skip(1);
+    let mut hookgate = None;
+    let mut bare = None;
+    let mut requests = 20_000;
+    let mut concurrency = 64;
+    let mut work = std::env::temp_dir().join(format!("hookgate-load-{}", std::process::id()));
+    while let Some(a) = args.next() {
+        let mut value = || args.next().ok_or_else(|| format!("{a} needs a value"));
+        match a.as_str() {
+            "--hookgate" => hookgate = Some(PathBuf::from(value()?)),
+            "--bare" => bare = Some(PathBuf::from(value()?)),
+            "--requests" => requests = value()?.parse()?,
+            "--concurrency" => concurrency = value()?.parse()?,
+            "--work" => work = PathBuf::from(value()?),
+            other => return Err(format!("unknown argument {other}").into()),
+        }
+    }
+    Ok(Options {
+        hookgate: hookgate.ok_or("--hookgate BIN is required")?,
+        bare: bare.ok_or("--bare BIN is required")?,
+        requests,
+        concurrency: concurrency.max(1),
+        work,
+    })
+}
+
+/// One delivery, signed before the clock starts.
+struct Delivery {
+    headers: reqwest::header::HeaderMap,
+    body: bytes::Bytes,
+}
+
+fn deliveries(run: &str, n: usize) -> Result<Vec<Delivery>, Error> {
+    let verifier = verifier_for("github", &Default::default()).ok_or("no github verifier")?;
+    (0..n)
+        .map(|i| {
+            let delivery_id = format!("{run}-{i:08}");
+            let body = hookgate_shared::samples::github_push(&delivery_id);
+            let mut headers = reqwest::header::HeaderMap::new();
+            for (k, v) in verifier.sign(GITHUB_SECRET, &body, "", 0, &delivery_id, "push") {
+                headers.insert(
+                    reqwest::header::HeaderName::from_bytes(k.as_bytes())?,
+                    reqwest::header::HeaderValue::from_str(&v)?,
+                );
+            }
+            Ok(Delivery {
+                headers,
+                body: bytes::Bytes::from(body),
+            })
+        })
+        .collect()
+}
+
+/// What one load run saw.
+struct Run {
+    elapsed: Duration,
+    /// Latency of every request, sorted.
+    latencies: Vec<Duration>,
+    /// Event ids of 2xx answers.
+    accepted: Vec<String>,
+    non_2xx: usize,
+    errors: usize,
+    first_error: Option<String>,
+}
+
+impl Run {
+    fn rps(&self) -> f64 {
+        self.latencies.len() as f64 / self.elapsed.as_secs_f64()
+    }
+    fn percentile(&self, p: f64) -> Duration {
+        if self.latencies.is_empty() {
+            return Duration::ZERO;
+        }
+        let i = ((self.latencies.len() as f64 * p).ceil() as usize).clamp(1, self.latencies.len());
+        self.latencies[i - 1]
+    }
+    fn line(&self, name: &str) -> String {
+        format!(
+            "{name:<10} {:>9.0} req/s   p50 {:>7.2} ms   p99 {:>7.2} ms   2xx {}  other {}  errors {}",
+            self.rps(),
+            ms(self.percentile(0.50)),
+            ms(self.percentile(0.99)),
+            self.accepted.len(),
+            self.non_2xx,
+            self.errors,
+        )
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+async fn load(url: &str, batch: Arc<Vec<Delivery>>, concurrency: usize) -> Result<Run, Error> {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .timeout(Duration::from_secs(60))
+        .build()?;
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(concurrency);
+    for _ in 0..concurrency {
+        let (client, next, batch, url) =
+            (client.clone(), next.clone(), batch.clone(), url.to_owned());
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut ids = Vec::new();
+            let (mut non_2xx, mut errors, mut first_error) = (0, 0, None);
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(d) = batch.get(i) else { break };
+                let t = Instant::now();
+                let res = client
+                    .post(&url)
+                    .headers(d.headers.clone())
+                    .body(d.body.clone())
+                    .send()
+                    .await;
+                let outcome = match res {
+                    Ok(r) => {
+                        let status = r.status();
+                        r.bytes().await.map(|b| (status, b))
+                    }
+                    Err(e) => Err(e),
+                };
+                lat.push(t.elapsed());
+                match outcome {
+                    Ok((status, body)) if status.is_success() => {
+                        let v: serde_json::Value =
+                            serde_json::from_slice(&body).unwrap_or_default();
+                        ids.push(v["event_id"].as_str().unwrap_or_default().to_owned());
+                    }
+                    Ok((status, body)) => {
+                        non_2xx += 1;
+                        first_error.get_or_insert_with(|| {
+                            format!("{status}: {}", String::from_utf8_lossy(&body))
+                        });
+                    }
+                    Err(e) => {
+                        errors += 1;
+                        first_error.get_or_insert_with(|| e.to_string());
+                    }
+                }
+            }
+            (lat, ids, non_2xx, errors, first_error)
+        }));
+    }
+    let mut run = Run {
+        elapsed: Duration::ZERO,
+        latencies: Vec::new(),
+        accepted: Vec::new(),
+        non_2xx: 0,
+        errors: 0,
+        first_error: None,
+    };
+    for t in tasks {
+        let (lat, ids, non_2xx, errors, first_error) = t.await?;
+        run.latencies.extend(lat);
+        run.accepted.extend(ids);
+        run.non_2xx += non_2xx;
+        run.errors += errors;
+        if run.first_error.is_none() {
+            run.first_error = first_error;
+        }
+    }
+    run.elapsed = started.elapsed();
+    run.latencies.sort_unstable();
+    Ok(run)
+}
+
+/// A server child process; killed when dropped.
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Server {
+    fn start(mut cmd: Command, log: &Path, banner: &str) -> Result<Self, Error> {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(std::fs::File::create(log)?))
+            .spawn()?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        let banner = banner.to_owned();
+        std::thread::spawn(move || {
+            let mut sent = false;
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if !sent && let Some(rest) = line.strip_prefix(&banner) {
+                    let _ = tx.send(rest.trim().to_owned());
+                    sent = true;
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(60))
+            .map_err(|_| format!("server did not start; see {}", log.display()))?;
+        Ok(Self { child, addr })
+    }
+
+    /// SIGTERM (graceful), then SIGKILL after 20 s.
+    fn stop(mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn read_only(db: &Path) -> Result<rusqlite::Connection, Error> {
+    let conn = rusqlite::Connection::open_with_flags(
+        db,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    Ok(conn)
+}
+
+/// (time since the load started, events succeeded, messages still in the main queue)
+type Sample = (Duration, i64, i64);
+
+/// Polls the data dir every 50 ms until `stop`, or until `target` events have succeeded.
+fn monitor(
+    db: PathBuf,
+    started: Instant,
+    target: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+) -> Result<Vec<Sample>, Error> {
+    let conn = read_only(&db)?;
+    let mut samples = Vec::new();
+    while !stop.load(Ordering::Relaxed) {
+        let done: i64 = conn.query_row(
+            "SELECT count(*) FROM events WHERE status = 'succeeded'",
+            [],
+            |r| r.get(0),
+        )?;
+        let queued: i64 = conn.query_row(
+            "SELECT count(*) FROM messages WHERE queue = 'main'",
+            [],
+            |r| r.get(0),
+        )?;
+        samples.push((started.elapsed(), done, queued));
+        let want = target.load(Ordering::Relaxed);
+        if want > 0 && done as usize >= want {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(samples)
+}
+
+fn main() -> std::process::ExitCode {
+    match real_main() {
+        Ok(true) => std::process::ExitCode::SUCCESS,
+        Ok(false) => std::process::ExitCode::from(1),
+        Err(e) => {
+            eprintln!("hookgate-load: {e}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+fn real_main() -> Result<bool, Error> {
+    let opt = options()?;
+    std::fs::create_dir_all(&opt.work)?;
+    let rt = tokio::runtime::Runtime::new()?;
+    let run_id = format!(
+        "load-{}-{}",
+        std::process::id(),
+        hookgate_shared::clock::now_ms()
+    );
+    let warm = opt.concurrency * 8;
+    println!(
+        "{} signed GitHub push deliveries of {} bytes, concurrency {}, {} warm-up requests first",
+        opt.requests,
+        hookgate_shared::samples::github_push(&format!("{run_id}-00000000")).len(),
+        opt.concurrency,
+        warm
+    );
+    let mut bare_runs = Vec::new();
+    let mut hookgate_run = None;
+    let mut drain = None;
+    let mut stored_ok = false;
+    for (step, name) in ["bare", "hookgate", "bare"].into_iter().enumerate() {
+        let warmup = Arc::new(deliveries(&format!("{run_id}-{step}-warm"), warm)?);
+        let batch = Arc::new(deliveries(&format!("{run_id}-{step}"), opt.requests)?);
+        if name == "bare" {
+            let mut cmd = Command::new(&opt.bare);
+            cmd.arg("127.0.0.1:0");
+            let server = Server::start(cmd, &opt.work.join("bare.log"), "listening on http://")?;
+            let url = format!("http://{}/webhooks/github", server.addr);
+            rt.block_on(load(&url, warmup, opt.concurrency))?;
+            let run = rt.block_on(load(&url, batch, opt.concurrency))?;
+            println!("{}", run.line("bare"));
+            server.stop();
+            bare_runs.push(run);
+            continue;
+        }
+        let data_dir = opt.work.join("data");
+        let _ = std::fs::remove_dir_all(&data_dir);
+        let mut cmd = Command::new(&opt.hookgate);
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(&data_dir)
+            .env_remove("HOOKGATE_CONFIG_FILE");
+        let server = Server::start(
+            cmd,
+            &opt.work.join("hookgate.log"),
+            "hookgate listening on http://",
+        )?;
+        let url = format!("http://{}/webhooks/github", server.addr);
+        let warm_run = rt.block_on(load(&url, warmup, opt.concurrency))?;
+        let db = data_dir.join(hookgate_shared::adapters::sqlite::DB_FILE);
+        // Let the warm-up drain so the measured run starts from an empty queue.
+        let conn = read_only(&db)?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            let queued: i64 = conn.query_row(
+                "SELECT count(*) FROM messages WHERE queue = 'main'",
+                [],
+                |r| r.get(0),
+            )?;
+            if queued == 0 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let done_before: i64 = conn.query_row(
+            "SELECT count(*) FROM events WHERE status = 'succeeded'",
+            [],
+            |r| r.get(0),
+        )?;
+        let target = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let started = Instant::now();
+        let mon = {
+            let (db, target, stop) = (db.clone(), target.clone(), stop.clone());
+            std::thread::spawn(move || monitor(db, started, target, stop))
+        };
+        let run = rt.block_on(load(&url, batch, opt.concurrency))?;
+        let ingest_end = started.elapsed();
+        target.store(done_before as usize + run.accepted.len(), Ordering::Relaxed);
+        // The monitor stops at the target; give up after 5 minutes.
+        let give_up = Instant::now() + Duration::from_secs(300);
+        while !mon.is_finished() && Instant::now() < give_up {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        stop.store(true, Ordering::Relaxed);
+        let samples = mon.join().map_err(|_| "monitor panicked")??;
+        println!("{}", run.line("hookgate"));
+        if let Some(e) = &run.first_error {
+            println!("           first failure: {e}");
+        }
+        // Every 2xx must be stored.
+        let mut stmt = conn.prepare("SELECT event_id FROM events")?;
+        let stored: HashSet<String> = stmt
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<Result<_, _>>()?;
+        let missing = run
+            .accepted
+            .iter()
+            .chain(&warm_run.accepted)
+            .filter(|id| !stored.contains(*id))
+            .count();
+        let answered = run.accepted.len() + warm_run.accepted.len();
+        println!(
+            "stored     {} of {} events answered 2xx are in the data dir ({} missing)",
+            answered - missing,
+            answered,
+            missing
+        );
+        stored_ok = missing == 0 && run.accepted.len() == opt.requests;
+        let queued_at_end = samples
+            .iter()
+            .take_while(|s| s.0 <= ingest_end)
+            .last()
+            .map_or(0, |s| s.2);
+        let drained_at = samples
+            .iter()
+            .find(|s| s.1 >= done_before + run.accepted.len() as i64)
+            .map(|s| s.0);
+        drain = Some((ingest_end, drained_at, queued_at_end));
+        hookgate_run = Some(run);
+        server.stop();
+    }
+    let hg = hookgate_run.ok_or("no hookgate run")?;
+    let bare_rps = bare_runs.iter().map(Run::rps).sum::<f64>() / bare_runs.len() as f64;
+    let bare_p99 = bare_runs
+        .iter()
+        .map(|r| ms(r.percentile(0.99)))
+        .sum::<f64>()
+        / bare_runs.len() as f64;
+    let rps_ratio = hg.rps() / bare_rps;
+    let p99_ratio = ms(hg.percentile(0.99)) / bare_p99;
+    println!();
+    println!("req/s      hookgate / bare = {rps_ratio:.2}   (budget >= 0.40)");
+    println!("p99        hookgate / bare = {p99_ratio:.2}   (budget <= 5.00)");
+    let (ingest_end, drained_at, queued_at_end) = drain.ok_or("no drain figures")?;
+    let ingest_rate = hg.accepted.len() as f64 / ingest_end.as_secs_f64();
+    let drain_ratio = match drained_at {
+        Some(t) => {
+            let rate = hg.accepted.len() as f64 / t.as_secs_f64();
+            println!(
+                "drain      ingest {ingest_rate:.0}/s over {:.2} s; processed {rate:.0}/s, queue empty {:.2} s after the first request ({queued_at_end} queued when the load ended)",
+                ingest_end.as_secs_f64(),
+                t.as_secs_f64()
+            );
+            rate / ingest_rate
+        }
+        None => {
+            println!("drain      the queue did not drain within 5 minutes");
+            0.0
+        }
+    };
+    println!("drain      processed / ingested per second = {drain_ratio:.2}   (budget >= 0.95)");
+    let ok = [
+        ("req/s ratio", rps_ratio >= 0.40),
+        ("p99 ratio", p99_ratio <= 5.0),
+        ("drain ratio", drain_ratio >= 0.95),
+        ("every 2xx stored, every request 2xx", stored_ok),
+    ];
+    let mut all = true;
+    for (what, good) in ok {
+        println!("{:<40} {}", what, if good { "OK" } else { "OVER BUDGET" });
+        all &= good;
+    }
+    Ok(all)
+}

@@ -117,7 +117,7 @@ macro_rules! contract_tests {
             store_mark_replay_starts_a_new_generation,
             store_mark_replay_of_unknown_event_is_none,
             store_pending_lists_unclaimed_events_older_than,
-            store_abandoned_last_receive_claim_is_swept_dead,
+            store_abandoned_claim_is_swept_dead,
             store_list_filters_narrow,
             store_list_pages_newest_first_without_gaps_or_duplicates,
             store_list_rejects_a_foreign_cursor,

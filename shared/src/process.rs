@@ -316,7 +316,6 @@ impl Processor {
             token: new_token(),
             now,
             lease_until: now + millis(self.settings.visibility_timeout),
-            last_receive: m.receive_count >= self.settings.max_receive_count,
         };
         let claimed = match self.store.claim(&claim).await {
             Ok(ClaimOutcome::Claimed(e)) => e,

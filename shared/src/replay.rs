@@ -7,9 +7,11 @@
 //!   (`StartMessageMoveTask`), else by receive → send → delete. A crash between send and delete
 //!   leaves a duplicate message, which claims absorb.
 //! - The sweep re-sends events left `received` (a crash between the store write and the send), and
-//!   marks `dead` an event whose processor stopped (crash, timeout) during its message's last allowed
-//!   receive: the queue moves that message to the dead-letter queue, so without the sweep the event
-//!   would stay `processing` forever while its message sits in the DLQ.
+//!   marks `dead` an event whose processor stopped (crash, timeout) holding the lease when the
+//!   lease ended more than `older_than` ago without the message coming back: its receives were
+//!   used up (a kill during, or before the claim of, the last one) and the queue moved it to the
+//!   dead-letter queue, so without the sweep the event would stay `processing` forever. Should the
+//!   message still come back (a backlog), its claim takes the event from `dead` and runs it.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -99,14 +101,15 @@ pub struct SweepReport {
     pub found: usize,
     /// `received` events sent to the queue again.
     pub requeued: usize,
-    /// Last-receive claims that were never recorded, marked `dead`.
+    /// Claims never recorded whose message did not come back, marked `dead`.
     pub marked_dead: usize,
     pub errors: usize,
 }
 
 /// The last error of an event the sweep marks dead.
-pub const ABANDONED_REASON: &str = "the processor stopped (crash or timeout) during the message's \
-last allowed receive; the queue moved the message to the dead-letter queue";
+pub const ABANDONED_REASON: &str = "the processor stopped (crash or timeout) holding the lease \
+and the message did not come back: its receives are used up and it is in the dead-letter queue \
+(redrive or replay runs it again)";
 
 pub struct Replayer {
     store: Arc<dyn EventStore>,
@@ -342,8 +345,9 @@ impl Replayer {
         Ok(report)
     }
 
-    /// A claim on a message's last receive whose lease ended unrecorded: the queue moved (or will
-    /// move, at its next receive) the message to the dead-letter queue, so the event is dead.
+    /// A claim whose lease ended `older_than` ago unrecorded, and whose message was not received
+    /// again since (a new claim would have moved it): the queue moved the message to the
+    /// dead-letter queue, so the event is dead.
     async fn settle_abandoned(&self, p: &PendingEvent, report: &mut SweepReport) {
         let req = AbandonRequest {
             event_id: p.event_id.clone(),
@@ -353,7 +357,7 @@ impl Replayer {
         };
         match self.store.mark_abandoned(&req).await {
             Ok(true) => {
-                tracing::warn!(event_id = %p.event_id, generation = p.generation.get(), "sweep marked an abandoned last-receive claim dead");
+                tracing::warn!(event_id = %p.event_id, generation = p.generation.get(), "sweep marked an abandoned claim dead");
                 report.marked_dead += 1;
                 // Rare: one read for the metric's source label.
                 if let Ok(Some(e)) = self.store.get(&p.event_id).await {

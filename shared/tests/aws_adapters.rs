@@ -92,7 +92,6 @@ fn claim_req(id: &EventId, g: u32, token: &str, now: i64) -> ClaimRequest {
         token: token.into(),
         now,
         lease_until: now + 30_000,
-        last_receive: false,
     }
 }
 

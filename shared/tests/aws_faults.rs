@@ -303,7 +303,6 @@ async fn a_processor_dying_after_its_claim_is_processed_once_after_the_lease() {
         token: "dead-processor".into(),
         now,
         lease_until: now + 3_000,
-        last_receive: false,
     };
     assert!(matches!(
         m.backend.store.claim(&claim).await.unwrap(),

@@ -481,22 +481,31 @@ pub async fn store_pending_lists_unclaimed_events_older_than(s: &Subject) {
         assert_eq!(p.since, e.received_at);
         assert_eq!(p.generation, Generation::FIRST);
     }
-    // Claimed events are no longer pending, even after their lease ends.
+    // A claimed event is not pending while its lease lasts (it is back, as `processing`, once
+    // the lease has ended unrecorded: see the abandoned-claim case).
     claimed(s, &events[1].event_id, Generation::FIRST, "t", T0 + 10_000).await;
-    let got = s.store.pending(T0 + 100_000, 100).await.expect("pending");
+    let got = s
+        .store
+        .pending(T0 + 10_000 + LEASE_MS, 100)
+        .await
+        .expect("pending");
     let want: BTreeSet<EventId> = [0, 2, 3]
         .iter()
         .map(|&i| events[i].event_id.clone())
         .collect();
     assert_eq!(ids(&got), want);
     // The limit holds.
-    let one = s.store.pending(T0 + 100_000, 1).await.expect("pending");
+    let one = s
+        .store
+        .pending(T0 + 10_000 + LEASE_MS, 1)
+        .await
+        .expect("pending");
     assert_eq!(one.len(), 1);
     assert!(want.contains(&one[0].event_id));
     assert!(s.store.pending(T0, 100).await.expect("pending").is_empty());
 }
 
-pub async fn store_abandoned_last_receive_claim_is_swept_dead(s: &Subject) {
+pub async fn store_abandoned_claim_is_swept_dead(s: &Subject) {
     let e = event("github", "last-1", T0);
     let kept = event("github", "last-2", T0);
     put(s, &e).await;
@@ -504,11 +513,10 @@ pub async fn store_abandoned_last_receive_claim_is_swept_dead(s: &Subject) {
     let ids = |v: &[crate::ports::PendingEvent]| -> BTreeSet<EventId> {
         v.iter().map(|p| p.event_id.clone()).collect()
     };
-    // Both are claimed on their message's last receive; only `kept` is ever recorded.
+    // Both are claimed; only `kept` is ever recorded.
     let now = T0 + 1_000;
     for (ev, token) in [(&e, "dies"), (&kept, "lives")] {
-        let mut c = claim(&ev.event_id, Generation::FIRST, token, now);
-        c.last_receive = true;
+        let c = claim(&ev.event_id, Generation::FIRST, token, now);
         assert!(matches!(
             s.store.claim(&c).await.expect("claim"),
             ClaimOutcome::Claimed(_)

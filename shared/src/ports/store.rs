@@ -42,12 +42,11 @@ pub struct ClaimRequest {
     /// Random per claim; `record` must present it.
     pub token: String,
     pub now: Millis,
-    pub lease_until: Millis,
-    /// The message is on its last allowed receive: if this claim is never recorded (the process
-    /// dies or times out), the queue moves the message to the dead-letter queue, so the event stays
-    /// on the sweep's index until `lease_until` and the sweep marks it `dead` (see
+    /// Until it is recorded, the claimed event stays on the sweep's index from this instant: if
+    /// the process dies or times out and the message does not come back (its receives were used
+    /// up and the queue moved it to the dead-letter queue), the sweep marks it `dead` (see
     /// [`EventStore::mark_abandoned`]).
-    pub last_receive: bool,
+    pub lease_until: Millis,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -101,7 +100,7 @@ pub struct ReplayMark {
 }
 
 /// An event the sweep must look at: `received` and never claimed (it re-enqueues it), or
-/// `processing` on its message's last receive with the lease ended unrecorded (it marks it dead).
+/// `processing` with its lease ended unrecorded (it marks it dead).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingEvent {
     pub event_id: EventId,
@@ -111,7 +110,7 @@ pub struct PendingEvent {
     pub status: EventStatus,
 }
 
-/// The sweep's settlement of a claim on a message's last receive that was never recorded.
+/// The sweep's settlement of a claim whose lease ended long ago and was never recorded.
 #[derive(Debug, Clone)]
 pub struct AbandonRequest {
     pub event_id: EventId,
@@ -186,7 +185,7 @@ pub trait EventStore: Send + Sync {
     async fn mark_abandoned(&self, req: &AbandonRequest) -> Result<bool, StoreError>;
 
     /// Events the sweep must look at since before `older_than`, oldest first: `received` ones
-    /// (stored or replayed, never claimed) and last-receive claims whose lease ended unrecorded.
+    /// (stored or replayed, never claimed) and claims whose lease ended unrecorded.
     async fn pending(
         &self,
         older_than: Millis,

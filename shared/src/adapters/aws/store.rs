@@ -364,6 +364,7 @@ impl EventStore for DynamoStore {
             ex.n(attr::LEASE_UNTIL),
         );
         let (g_v, now_v) = (ex.v("g", n(g)), ex.v("now", n(req.now)));
+        let until_v = ex.v("until", n(req.lease_until));
         let cond = format!(
             "{gen_n} = {g_v} AND {proc_n} < {g_v} AND \
              (attribute_not_exists({lease_n}) OR {lease_n} < {now_v})"
@@ -381,28 +382,19 @@ impl EventStore for DynamoStore {
         ));
         up.set
             .push(format!("{} = {g_v}", ex.n(attr::LEASE_GENERATION)));
-        up.set
-            .push(format!("{lease_n} = {}", ex.v("until", n(req.lease_until))));
+        up.set.push(format!("{lease_n} = {until_v}"));
         let attempts = ex.n(attr::ATTEMPTS);
         up.set
             .push(format!("{attempts} = {attempts} + {}", ex.v("one", n(1))));
         up.set.push(format!("{} = {now_v}", ex.n(attr::UPDATED_AT)));
-        if req.last_receive {
-            // On the last receive the event stays on the sweep's index until its lease ends.
-            up.set.push(format!(
-                "{} = {}",
-                ex.n(attr::PENDING_SHARD),
-                ex.v("shard", s(pending_shard(&req.event_id)))
-            ));
-            up.set.push(format!(
-                "{} = {}",
-                ex.n(attr::PENDING_SINCE),
-                ex.v("until", n(req.lease_until))
-            ));
-        } else {
-            up.remove.push(ex.n(attr::PENDING_SHARD));
-            up.remove.push(ex.n(attr::PENDING_SINCE));
-        }
+        // Until recorded, the event stays on the sweep's index from the end of its lease.
+        up.set.push(format!(
+            "{} = {}",
+            ex.n(attr::PENDING_SHARD),
+            ex.v("shard", s(pending_shard(&req.event_id)))
+        ));
+        up.set
+            .push(format!("{} = {until_v}", ex.n(attr::PENDING_SINCE)));
 
         let (k, v) = Self::key(&req.event_id);
         let res = self

@@ -210,14 +210,13 @@ impl EventStore for SqliteStore {
                 {
                     return Ok(ClaimOutcome::Leased { until: l.until });
                 }
-                // On the last receive the event stays on the sweep's index until its lease ends.
-                let pending_since: Option<Millis> = req.last_receive.then_some(req.lease_until);
+                // Until recorded, the event stays on the sweep's index from the end of its lease.
                 conn.prepare_cached(
                     "UPDATE events SET status = 'processing', attempts = attempts + 1, lease_token = ?2, \
-                     lease_generation = ?3, lease_until = ?4, updated_at = ?5, pending_since = ?6 WHERE event_id = ?1",
+                     lease_generation = ?3, lease_until = ?4, updated_at = ?5, pending_since = ?4 WHERE event_id = ?1",
                 )
                 .map_err(db_err)?
-                .execute(params![req.event_id.as_str(), req.token, g, req.lease_until, req.now, pending_since])
+                .execute(params![req.event_id.as_str(), req.token, g, req.lease_until, req.now])
                 .map_err(db_err)?;
                 let after = load(conn, req.event_id.as_str())?
                     .ok_or_else(|| StoreError::Unavailable("row vanished inside a transaction".into()))?;

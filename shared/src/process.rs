@@ -338,6 +338,8 @@ impl Processor {
             }
         };
         let run = self.run(&claimed, g, m.receive_count).await;
+        let retry_in = self.settings.backoff(m.receive_count);
+        let now = self.clock.now_ms();
         let record = RecordRequest {
             event_id: q.event_id.clone(),
             generation: g,
@@ -347,7 +349,8 @@ impl Processor {
             handlers_done: run.handlers_done,
             attempt_log: run.attempt_log,
             last_error: run.last_error,
-            now: self.clock.now_ms(),
+            now,
+            retry_at: (run.status == EventStatus::Retrying).then(|| now + millis(retry_in)),
         };
         match self.store.record(&record).await {
             Ok(RecordOutcome::Recorded) => {}
@@ -374,8 +377,7 @@ impl Processor {
                 Disposition::Retry(RetryReason::Dead)
             }
             _ => {
-                self.set_visibility(m, self.settings.backoff(m.receive_count))
-                    .await;
+                self.set_visibility(m, retry_in).await;
                 Disposition::Retry(RetryReason::Transient)
             }
         }

@@ -323,7 +323,7 @@ impl Replayer {
             ..Default::default()
         };
         for p in pending {
-            if p.status == EventStatus::Processing {
+            if matches!(p.status, EventStatus::Processing | EventStatus::Retrying) {
                 self.settle_abandoned(&p, &mut report).await;
                 continue;
             }
@@ -352,6 +352,7 @@ impl Replayer {
         let req = AbandonRequest {
             event_id: p.event_id.clone(),
             generation: p.generation,
+            since: p.since,
             now: self.clock.now_ms(),
             reason: ABANDONED_REASON.to_owned(),
         };

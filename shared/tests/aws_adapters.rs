@@ -116,6 +116,7 @@ fn record_req(id: &EventId, g: u32, token: &str, status: EventStatus, now: i64) 
         }],
         last_error: None,
         now,
+        retry_at: None,
     }
 }
 
@@ -278,8 +279,10 @@ async fn claim_classifies_failures_from_the_old_item() {
         c.lease.as_ref().map(|l| (l.token.as_str(), l.until)),
         Some(("a", 40_000))
     );
+    // Until recorded it stays on the sweep's index, from the end of its lease.
     let raw = raw_item(&s, id).await;
-    assert!(!raw.contains_key("pending_shard") && !raw.contains_key("pending_since"));
+    assert!(raw.contains_key("pending_shard"));
+    assert_eq!(raw["pending_since"].as_n().unwrap(), "40000");
 
     // Live lease.
     assert_eq!(
@@ -510,7 +513,7 @@ async fn pending_reads_the_sparse_sharded_index() {
     }
     let shards: HashSet<String> = ids.iter().map(aws::pending_shard).collect();
     assert!(shards.len() > 1, "ids spread over several shards");
-    // Claim the first 4: they leave the index.
+    // Claim the first 4: they stay on the index only from the end of their lease (35 000).
     for id in &ids[..4] {
         assert!(matches!(
             st.claim(&claim_req(id, 1, "t", 5_000)).await.unwrap(),
@@ -544,7 +547,11 @@ async fn pending_reads_the_sparse_sharded_index() {
     .await
     .unwrap();
     let all = st.pending(i64::MAX, 100).await.unwrap();
-    assert_eq!(all.len(), 13);
+    assert_eq!(all.len(), 16);
+    for id in &ids[1..4] {
+        let c = all.iter().find(|e| &e.event_id == id).unwrap();
+        assert_eq!((c.status, c.since), (EventStatus::Processing, 35_000));
+    }
     let back = all.iter().find(|e| e.event_id == ids[0]).unwrap();
     assert_eq!((back.generation.get(), back.since), (2, 2_000));
 }

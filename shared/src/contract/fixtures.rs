@@ -103,6 +103,7 @@ pub fn record(
         ],
         last_error: (outcome != AttemptOutcome::Succeeded).then(|| "forward broke".to_owned()),
         now,
+        retry_at: None,
     }
 }
 

@@ -546,6 +546,7 @@ pub async fn store_abandoned_claim_is_swept_dead(s: &Subject) {
     let abandon = |at| crate::ports::AbandonRequest {
         event_id: e.event_id.clone(),
         generation: Generation::FIRST,
+        since: lease_end,
         now: at,
         reason: "stopped on the last receive".to_owned(),
     };
@@ -596,6 +597,55 @@ pub async fn store_abandoned_claim_is_swept_dead(s: &Subject) {
         lease_end + 100,
     )
     .await;
+
+    // Retrying: on the index from when its message is due back; settled once that has passed.
+    let r = event("github", "last-3", T0);
+    put(s, &r).await;
+    claimed(s, &r.event_id, Generation::FIRST, "r", now).await;
+    let mut rec = record(
+        &r.event_id,
+        Generation::FIRST,
+        "r",
+        EventStatus::Retrying,
+        now + 10,
+    );
+    let due = now + 5_000;
+    rec.retry_at = Some(due);
+    assert_eq!(
+        s.store.record(&rec).await.expect("record"),
+        RecordOutcome::Recorded
+    );
+    assert!(s.store.pending(due, 100).await.expect("pending").is_empty());
+    let got = s.store.pending(due + 1, 100).await.expect("pending");
+    assert_eq!(ids(&got), [r.event_id.clone()].into_iter().collect());
+    assert_eq!((got[0].status, got[0].since), (EventStatus::Retrying, due));
+    let settle = |since, at| crate::ports::AbandonRequest {
+        event_id: r.event_id.clone(),
+        generation: Generation::FIRST,
+        since,
+        now: at,
+        reason: "never came back".to_owned(),
+    };
+    // A stale reading of the index (another `since`) or a time before `due` changes nothing.
+    assert!(
+        !s.store
+            .mark_abandoned(&settle(due - 1, due + 1))
+            .await
+            .expect("abandon")
+    );
+    assert!(
+        !s.store
+            .mark_abandoned(&settle(due, due - 1))
+            .await
+            .expect("abandon")
+    );
+    assert!(
+        s.store
+            .mark_abandoned(&settle(due, due + 1))
+            .await
+            .expect("abandon")
+    );
+    assert_eq!(get(s, &r.event_id).await.status, EventStatus::Dead);
 }
 
 /// All pages of a listing, asserting each respects the limit; stops on a missing cursor.

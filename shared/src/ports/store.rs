@@ -82,6 +82,10 @@ pub struct RecordRequest {
     pub attempt_log: Vec<Attempt>,
     pub last_error: Option<String>,
     pub now: Millis,
+    /// For `retrying`: when the message becomes visible again. Until a new claim, the event stays
+    /// on the sweep's index from then: if that receive is used up before it claims (a kill) and it
+    /// was the last, the message is in the dead-letter queue and the sweep marks the event `dead`.
+    pub retry_at: Option<Millis>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,12 +104,13 @@ pub struct ReplayMark {
 }
 
 /// An event the sweep must look at: `received` and never claimed (it re-enqueues it), or
-/// `processing` with its lease ended unrecorded (it marks it dead).
+/// `processing` / `retrying` whose message never came back to be claimed (it marks it dead).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingEvent {
     pub event_id: EventId,
     pub generation: Generation,
-    /// When it was stored or replayed (`received`), or when its lease ended (`processing`).
+    /// When it was stored or replayed (`received`), when its lease ended (`processing`), or when
+    /// its message was due back (`retrying`).
     pub since: Millis,
     pub status: EventStatus,
 }
@@ -115,6 +120,8 @@ pub struct PendingEvent {
 pub struct AbandonRequest {
     pub event_id: EventId,
     pub generation: Generation,
+    /// The `since` the sweep read: the update applies only if nothing moved the event since.
+    pub since: Millis,
     pub now: Millis,
     pub reason: String,
 }
@@ -179,9 +186,11 @@ pub trait EventStore: Send + Sync {
     /// Marks an event for replay; `None` when it does not exist. Returns the item after the update.
     async fn mark_replay(&self, mark: &ReplayMark) -> Result<Option<StoredEvent>, StoreError>;
 
-    /// Conditional: `status == processing && generation == g && lease ended before now`. Sets
+    /// Conditional: `status` is `processing` or `retrying`, `generation == g`, and the event is
+    /// still on the sweep's index at `since` (nothing claimed, recorded or replayed it since), and
+    /// `since` is before `now` (the lease ended, or the message was due back). Sets
     /// `dead` with `reason` as the last error, clears the lease and the sweep index. False when the
-    /// condition does not hold (recorded, replayed or claimed again meanwhile).
+    /// condition does not hold.
     async fn mark_abandoned(&self, req: &AbandonRequest) -> Result<bool, StoreError>;
 
     /// Events the sweep must look at since before `older_than`, oldest first: `received` ones

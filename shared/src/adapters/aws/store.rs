@@ -497,14 +497,27 @@ impl EventStore for DynamoStore {
             up.set
                 .push(format!("{} = {now_v}", ex.n(attr::FINISHED_AT)));
         }
-        for a in [
-            attr::LEASE_TOKEN,
-            attr::LEASE_GENERATION,
-            attr::LEASE_UNTIL,
-            attr::PENDING_SHARD,
-            attr::PENDING_SINCE,
-        ] {
+        for a in [attr::LEASE_TOKEN, attr::LEASE_GENERATION, attr::LEASE_UNTIL] {
             up.remove.push(ex.n(a));
+        }
+        match req.retry_at {
+            // Retrying: on the sweep's index from when the message is due back.
+            Some(at) => {
+                up.set.push(format!(
+                    "{} = {}",
+                    ex.n(attr::PENDING_SHARD),
+                    ex.v("shard", s(pending_shard(&req.event_id)))
+                ));
+                up.set.push(format!(
+                    "{} = {}",
+                    ex.n(attr::PENDING_SINCE),
+                    ex.v("retry_at", n(at))
+                ));
+            }
+            None => {
+                up.remove.push(ex.n(attr::PENDING_SHARD));
+                up.remove.push(ex.n(attr::PENDING_SINCE));
+            }
         }
 
         match self
@@ -567,12 +580,14 @@ impl EventStore for DynamoStore {
         let mut ex = Expr::default();
         let now_v = ex.v("now", n(req.now));
         let cond = format!(
-            "{} = {} AND {} = {} AND {} < {now_v}",
-            ex.n(attr::STATUS),
+            "{st} IN ({}, {}) AND {} = {} AND {ps} = {} AND {ps} < {now_v}",
             ex.v("processing", status_value(EventStatus::Processing)),
+            ex.v("retrying", status_value(EventStatus::Retrying)),
             ex.n(attr::GENERATION),
             ex.v("g", n(req.generation.get())),
-            ex.n(attr::LEASE_UNTIL),
+            ex.v("since", n(req.since)),
+            st = ex.n(attr::STATUS),
+            ps = ex.n(attr::PENDING_SINCE),
         );
         let mut up = Update::default();
         up.set.push(format!(

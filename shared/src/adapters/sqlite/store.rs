@@ -247,7 +247,7 @@ impl EventStore for SqliteStore {
                     "UPDATE events SET status = ?2, last_error = ?3, handlers_done = ?4, handlers_generation = ?5, \
                      attempt_log = ?6, updated_at = ?7, processed_generation = COALESCE(?8, processed_generation), \
                      finished_at = COALESCE(?9, finished_at), lease_token = NULL, lease_generation = NULL, \
-                     lease_until = NULL, pending_since = NULL WHERE event_id = ?1",
+                     lease_until = NULL, pending_since = ?10 WHERE event_id = ?1",
                 )
                 .map_err(db_err)?
                 .execute(params![
@@ -259,7 +259,8 @@ impl EventStore for SqliteStore {
                     log,
                     req.now,
                     processed,
-                    finished
+                    finished,
+                    req.retry_at
                 ])
                 .map_err(db_err)?;
                 Ok(RecordOutcome::Recorded)
@@ -296,10 +297,11 @@ impl EventStore for SqliteStore {
                     .prepare_cached(
                         "UPDATE events SET status = 'dead', last_error = ?3, updated_at = ?4, finished_at = ?4, \
                          lease_token = NULL, lease_generation = NULL, lease_until = NULL, pending_since = NULL \
-                         WHERE event_id = ?1 AND status = 'processing' AND generation = ?2 AND lease_until < ?4",
+                         WHERE event_id = ?1 AND status IN ('processing', 'retrying') AND generation = ?2 \
+                         AND pending_since = ?5 AND pending_since < ?4",
                     )
                     .map_err(db_err)?
-                    .execute(params![req.event_id.as_str(), req.generation.get(), req.reason, req.now])
+                    .execute(params![req.event_id.as_str(), req.generation.get(), req.reason, req.now, req.since])
                     .map_err(db_err)?;
                 Ok(n == 1)
             })
@@ -326,7 +328,7 @@ impl EventStore for SqliteStore {
                 let mut stmt = conn
                     .prepare_cached(
                         "SELECT event_id, generation, pending_since, status FROM events \
-                         WHERE pending_since IS NOT NULL AND pending_since < ?1 AND status IN ('received', 'processing') \
+                         WHERE pending_since IS NOT NULL AND pending_since < ?1 AND status IN ('received', 'processing', 'retrying') \
                          ORDER BY pending_since LIMIT ?2",
                     )
                     .map_err(db_err)?;

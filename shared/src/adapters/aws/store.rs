@@ -223,6 +223,17 @@ fn encode_err(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Invalid(format!("{what} cannot be encoded: {e}"))
 }
 
+/// Puts the event on the sweep's sparse `pending` index from `since_v` (a value placeholder).
+fn on_sweep_index(ex: &mut Expr, up: &mut Update, id: &EventId, since_v: &str) {
+    up.set.push(format!(
+        "{} = {}",
+        ex.n(attr::PENDING_SHARD),
+        ex.v("shard", s(pending_shard(id)))
+    ));
+    up.set
+        .push(format!("{} = {since_v}", ex.n(attr::PENDING_SINCE)));
+}
+
 /// Why a claim's condition failed, read from the item as it was (`ALL_OLD`).
 pub(crate) fn classify_claim(old: &StoredEvent, g: Generation, now: Millis) -> ClaimOutcome {
     if old.processed_generation >= g.get() {
@@ -388,13 +399,7 @@ impl EventStore for DynamoStore {
             .push(format!("{attempts} = {attempts} + {}", ex.v("one", n(1))));
         up.set.push(format!("{} = {now_v}", ex.n(attr::UPDATED_AT)));
         // Until recorded, the event stays on the sweep's index from the end of its lease.
-        up.set.push(format!(
-            "{} = {}",
-            ex.n(attr::PENDING_SHARD),
-            ex.v("shard", s(pending_shard(&req.event_id)))
-        ));
-        up.set
-            .push(format!("{} = {until_v}", ex.n(attr::PENDING_SINCE)));
+        on_sweep_index(&mut ex, &mut up, &req.event_id, &until_v);
 
         let (k, v) = Self::key(&req.event_id);
         let res = self
@@ -503,16 +508,8 @@ impl EventStore for DynamoStore {
         match req.retry_at {
             // Retrying: on the sweep's index from when the message is due back.
             Some(at) => {
-                up.set.push(format!(
-                    "{} = {}",
-                    ex.n(attr::PENDING_SHARD),
-                    ex.v("shard", s(pending_shard(&req.event_id)))
-                ));
-                up.set.push(format!(
-                    "{} = {}",
-                    ex.n(attr::PENDING_SINCE),
-                    ex.v("retry_at", n(at))
-                ));
+                let at_v = ex.v("retry_at", n(at));
+                on_sweep_index(&mut ex, &mut up, &req.event_id, &at_v);
             }
             None => {
                 up.remove.push(ex.n(attr::PENDING_SHARD));
@@ -547,13 +544,7 @@ impl EventStore for DynamoStore {
             ex.n(attr::REPLAY_RUN_ID),
             ex.v("run", s(&mark.run_id))
         ));
-        up.set.push(format!(
-            "{} = {}",
-            ex.n(attr::PENDING_SHARD),
-            ex.v("shard", s(pending_shard(&mark.event_id)))
-        ));
-        up.set
-            .push(format!("{} = {now_v}", ex.n(attr::PENDING_SINCE)));
+        on_sweep_index(&mut ex, &mut up, &mark.event_id, &now_v);
         up.set.push(format!("{} = {now_v}", ex.n(attr::UPDATED_AT)));
         for a in [
             attr::LEASE_TOKEN,

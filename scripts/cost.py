@@ -48,9 +48,10 @@ ASSUMPTIONS = {
     # in-region (~5-10 ms each) plus well under 1 ms of CPU (scripts/bench-ingest.sh).
     "ingest_ms": 20,
     # Billed duration of one processor invocation (batch of 10, the template's default batch
-    # size): BatchGetItem, then claims, handlers (`log`), records, each step concurrent across the
-    # batch: ~3 round trips plus well under 1 ms of CPU.
-    "processor_ms_per_batch": 40,
+    # size): BatchGetItem, then handlers (`log`), records, each step concurrent across the batch
+    # (a first receive runs on the lease ingest took: no claim): ~2 round trips plus well under
+    # 1 ms of CPU.
+    "processor_ms_per_batch": 30,
     "batch_size": 10,
     # The event source mapping's own SQS requests per batch: one ReceiveMessage that returns the
     # batch and one DeleteMessageBatch (empty long polls while idle are not counted).
@@ -60,13 +61,12 @@ ASSUMPTIONS = {
     "log_bytes_per_event": 1000,
     # Retention (TTL) = the dedupe window, the template default.
     "retention_days": 30,
-    # The claim's item (status processing, lease) is taken as large as the larger of the item
-    # before and after processing.
 }
 
 # The table's indexes (infra/template.yaml): `by_source` projects ALL attributes, so every write
-# of the item writes it again there; `pending` is sparse (KEYS + generation): ingest adds a small
-# entry, the claim removes it.
+# of the item writes it again there; `pending` is sparse (KEYS + generation + status): ingest adds a
+# small entry, the record removes it. On the happy path every UpdateItem is a record: the first
+# receive runs on the lease ingest took when it stored the event, so nothing claims.
 PENDING_ENTRY_WRU = 1
 
 
@@ -109,15 +109,14 @@ def model(m):
     sends = m["SendMessage"] / n
     gets = m["BatchGetItem"] / n
     updates = m["UpdateItem"] / n
-    claims = records = updates / 2
+    records = updates
     s0 = m["item_bytes_received"]
     s2 = m["item_bytes_processed"]
-    s1 = max(s0, s2)
     calls = puts + sends + gets + updates
 
     wru_put = puts * (wru(s0) + wru(s0) + PENDING_ENTRY_WRU)
-    wru_claim = claims * (wru(max(s0, s1)) + wru(s1) + PENDING_ENTRY_WRU)
-    wru_record = records * (wru(max(s1, s2)) + wru(s2))
+    # An update is billed by the larger of the item before and after.
+    wru_record = records * (wru(max(s0, s2)) + wru(s2) + PENDING_ENTRY_WRU)
     rru = rru_strong(s0)  # each event read once, strongly consistent, by the batch get
     batches = 1 / a["batch_size"]
     sqs = sends + batches * a["esm_sqs_requests_per_batch"]
@@ -134,8 +133,8 @@ def model(m):
          f"ingest {a['ingest_ms']} ms + processor {a['processor_ms_per_batch']} ms/{a['batch_size']} at {a['ingest_memory_mb']} MB",
          (gb_s_ingest + gb_s_proc) * M * p["lambda_arm64_gb_s"]),
         ("DynamoDB writes",
-         f"{wru_put + wru_claim + wru_record:.1f} WRU (put {wru_put:.0f}, claim {wru_claim:.0f}, record {wru_record:.0f}; incl. indexes)",
-         (wru_put + wru_claim + wru_record) * p["ddb_per_million_wru"]),
+         f"{wru_put + wru_record:.1f} WRU (put {wru_put:.0f}, record {wru_record:.0f}; incl. indexes)",
+         (wru_put + wru_record) * p["ddb_per_million_wru"]),
         ("DynamoDB reads", f"{gets:.1f} BatchGetItem, {rru} RRU", rru * p["ddb_per_million_rru"]),
         ("DynamoDB storage", f"{2 * s2} B x {a['retention_days']} days (table + by_source)",
          stored_gb_month * M * p["ddb_gb_month"]),
@@ -143,7 +142,7 @@ def model(m):
          sqs * p["sqs_per_million_requests"]),
         ("CloudWatch Logs", f"{a['log_bytes_per_event']} B", a["log_bytes_per_event"] / 1e9 * M * p["logs_per_gb"]),
     ]
-    return calls, (s0, s1, s2), rows
+    return calls, (s0, s2), rows
 
 
 def main():
@@ -153,7 +152,7 @@ def main():
     args = ap.parse_args()
     line = args.measured or measure()
     m = parse(line)
-    calls, (s0, s1, s2), rows = model(m)
+    calls, (s0, s2), rows = model(m)
     total = sum(r[2] for r in rows)
     print(f"measured ({m['events']} events on moto): {line.removeprefix('cost-model: ')}")
     print(f"AWS calls per event by the functions: {calls:.1f}  (budget <= 3.2) "

@@ -56,11 +56,6 @@ impl App {
         clock: Arc<dyn Clock>,
     ) -> Result<Self, AppError> {
         let router = Router::new(&config.routes).map_err(AppError)?;
-        // Processing metrics are observed at the store port, the same on every backend.
-        let backend = Backend {
-            store: crate::metered::MeteredStore::wrap(backend.store),
-            ..backend
-        };
         let ingest = Ingest::new(
             &config,
             backend.store.clone(),

@@ -108,6 +108,8 @@ macro_rules! contract_tests {
             store_claim_of_unknown_event_is_not_found,
             store_claim_takes_the_lease_and_counts_the_attempt,
             store_claim_while_leased_waits_for_the_lease_to_expire,
+            store_ingest_lease_runs_the_first_message_without_a_claim,
+            store_ingest_lease_ended_is_taken_over_by_a_claim,
             store_claim_after_final_record_is_already_processed,
             store_claim_of_replaced_generation_is_superseded,
             store_record_with_the_lease_token_applies_the_outcome,

@@ -18,7 +18,7 @@ use tracing::Instrument;
 use crate::clock::Clock;
 use crate::config::{Config, SecretConfig};
 use crate::message::QueueMessage;
-use crate::model::{DeliveryId, EventId, EventStatus, Millis, NewEvent, SourceName};
+use crate::model::{DeliveryId, EventId, EventStatus, Lease, Millis, NewEvent, SourceName};
 use crate::ports::{EventStore, PutOutcome, Queue, QueueError, StoreError};
 use crate::secrets::{SecretError, SecretResolver};
 use crate::verify::{Handshake, KeyedSecret, Verifier, VerifyError, VerifyRequest, verifier_for};
@@ -124,6 +124,9 @@ pub struct Ingest {
     clock: Arc<dyn Clock>,
     max_body: usize,
     retention_ms: i64,
+    /// How long the lease ingest takes for a new event's first message lasts: the queue's
+    /// visibility timeout, as a processor's claim.
+    lease_ms: i64,
 }
 
 const MAX_KEPT_HEADER_LEN: usize = 1024;
@@ -170,6 +173,8 @@ impl Ingest {
             clock,
             max_body: config.ingest.max_body_bytes,
             retention_ms: i64::try_from(config.ingest.retention.as_millis()).unwrap_or(i64::MAX),
+            lease_ms: i64::try_from(config.queue.visibility_timeout.as_millis())
+                .unwrap_or(i64::MAX),
         })
     }
 
@@ -236,14 +241,19 @@ impl Ingest {
         match self.store.put_new(&event).await? {
             PutOutcome::Inserted => {
                 tracing::Span::current().record("generation", 1);
-                self.enqueue(&event_id, crate::model::Generation::FIRST)
-                    .await?;
+                let mut message =
+                    QueueMessage::new(event_id.clone(), crate::model::Generation::FIRST);
+                if let Some(lease) = &event.lease {
+                    message = message.with_lease(&lease.token);
+                }
+                self.queue.send(&message.encode()).await?;
                 Ok(Accepted::New { event_id })
             }
             PutOutcome::Duplicate(existing) => {
                 if existing.status == EventStatus::Received {
-                    // Stored before but maybe never enqueued (the send failed): send again.
-                    // A second message for the same generation is harmless: claims dedupe it.
+                    // Stored before but maybe never enqueued (the send failed): send again, without
+                    // ingest's lease. A second message for the same generation is harmless:
+                    // claims dedupe it.
                     self.enqueue(&event_id, existing.generation).await?;
                 }
                 Ok(Accepted::Duplicate { event_id })
@@ -377,6 +387,11 @@ impl Ingest {
             body: bytes::Bytes::copy_from_slice(req.body),
             secret_label: Some(secret_label),
             expires_at: now.saturating_add(self.retention_ms),
+            lease: Some(Lease {
+                token: crate::model::new_lease_token(),
+                generation: crate::model::Generation::FIRST.get(),
+                until: now.saturating_add(self.lease_ms),
+            }),
         }))
     }
 

@@ -17,7 +17,6 @@ pub mod ingest;
 #[cfg(feature = "lambda")]
 pub mod lambda;
 pub mod message;
-pub mod metered;
 pub mod metrics;
 pub mod model;
 #[cfg(all(feature = "aws", feature = "contract"))]

@@ -4,12 +4,16 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{EventId, Generation};
 
-/// `{"v":1,"event_id":"evt_…","generation":1}`
+/// `{"v":1,"event_id":"evt_…","generation":1}`, and `"lease":"…"` on the message ingest sends
+/// for a new event: the token of the lease it took for it when storing (see
+/// [`crate::model::NewEvent::lease`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueueMessage {
     pub v: u8,
     pub event_id: EventId,
     pub generation: Generation,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -28,7 +32,14 @@ impl QueueMessage {
             v: Self::VERSION,
             event_id,
             generation,
+            lease: None,
         }
+    }
+
+    /// The message for a new event stored with ingest's lease `token`.
+    pub fn with_lease(mut self, token: &str) -> Self {
+        self.lease = Some(token.to_owned());
+        self
     }
 
     pub fn encode(&self) -> String {
@@ -59,6 +70,12 @@ mod tests {
             r#"{"v":1,"event_id":"evt_abcdefghijklmnopqrstuvwxyz","generation":1}"#
         );
         assert_eq!(QueueMessage::decode(&m.encode()).unwrap(), m);
+        let leased = m.clone().with_lease("0123abcd");
+        assert_eq!(
+            leased.encode(),
+            r#"{"v":1,"event_id":"evt_abcdefghijklmnopqrstuvwxyz","generation":1,"lease":"0123abcd"}"#
+        );
+        assert_eq!(QueueMessage::decode(&leased.encode()).unwrap(), leased);
         assert!(QueueMessage::decode("{}").is_err());
         assert!(
             QueueMessage::decode(

@@ -284,6 +284,11 @@ pub struct NewEvent {
     pub secret_label: Option<String>,
     /// TTL: the end of the dedupe window.
     pub expires_at: Millis,
+    /// The lease ingest takes for the pointer message it sends right after storing the event: on
+    /// that message's first receive the processor runs on this lease and records the outcome in
+    /// one update, with no claim write of its own (see `Processor`). `None`: the first receive
+    /// claims as every later one does.
+    pub lease: Option<Lease>,
 }
 
 /// How one handler's run ended.
@@ -381,7 +386,7 @@ impl StoredEvent {
             handlers_done: BTreeMap::new(),
             handlers_generation: 0,
             attempt_log: Vec::new(),
-            lease: None,
+            lease: new.lease,
             replay_run_id: None,
             updated_at: new.received_at,
             finished_at: None,
@@ -395,7 +400,13 @@ impl StoredEvent {
     }
 }
 
-/// A processor's claim on one generation of an event.
+/// A fresh random lease token (64 bits, hex): one per claim, and one per new event's first message.
+pub fn new_lease_token() -> String {
+    let bytes: [u8; 8] = rand::random();
+    hex::encode(bytes)
+}
+
+/// A processor's claim on one generation of an event (or ingest's, taken for its first message).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
     pub token: String,

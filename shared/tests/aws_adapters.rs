@@ -60,6 +60,7 @@ fn new_event(source: &str, delivery: &str, received_at: i64, body: Vec<u8>) -> N
         body: Bytes::from(body),
         secret_label: Some("current".into()),
         expires_at: received_at + 30 * 86_400_000,
+        lease: None,
     }
 }
 
@@ -117,6 +118,7 @@ fn record_req(id: &EventId, g: u32, token: &str, status: EventStatus, now: i64) 
         last_error: None,
         now,
         retry_at: None,
+        add_attempt: false,
     }
 }
 
@@ -129,12 +131,20 @@ async fn github_push_item_is_under_one_kilobyte() {
         "payload should be a ~2 KB push, is {} bytes",
         body.len()
     );
-    let ev = new_event(
-        "github",
-        "72d3162e-cc78-11e3-81ab-4c9367dc0958",
-        1_763_892_000_123,
-        body.clone(),
-    );
+    // As ingest stores it: with the lease it takes for the first message.
+    let ev = NewEvent {
+        lease: Some(hookgate_shared::model::Lease {
+            token: hookgate_shared::model::new_lease_token(),
+            generation: 1,
+            until: 1_763_892_030_123,
+        }),
+        ..new_event(
+            "github",
+            "72d3162e-cc78-11e3-81ab-4c9367dc0958",
+            1_763_892_000_123,
+            body.clone(),
+        )
+    };
     assert_eq!(
         s.backend.store.put_new(&ev).await.unwrap(),
         PutOutcome::Inserted

@@ -6,7 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::model::{
-    Attempt, AttemptOutcome, DeliveryId, EventId, EventStatus, Generation, Millis, NewEvent,
+    Attempt, AttemptOutcome, DeliveryId, EventId, EventStatus, Generation, Lease, Millis, NewEvent,
     SourceName,
 };
 use crate::ports::{ClaimRequest, PageRequest, Queue, Received, RecordRequest, ReplayMark};
@@ -41,6 +41,25 @@ pub fn event(source_name: &str, delivery: &str, received_at: Millis) -> NewEvent
         secret_label: Some("current".to_owned()),
         // Far ahead: backends expire items by the wall clock (TTL), and T0 is in the past.
         expires_at: received_at + 20 * 365 * 24 * 3600 * 1000,
+        lease: None,
+    }
+}
+
+/// `event` as ingest stores it: with the lease it takes for the first message (`token`, one lease
+/// length from `received_at`).
+pub fn leased_event(
+    source_name: &str,
+    delivery: &str,
+    received_at: Millis,
+    token: &str,
+) -> NewEvent {
+    NewEvent {
+        lease: Some(Lease {
+            token: token.to_owned(),
+            generation: 1,
+            until: received_at + LEASE_MS,
+        }),
+        ..event(source_name, delivery, received_at)
     }
 }
 
@@ -104,6 +123,7 @@ pub fn record(
         last_error: (outcome != AttemptOutcome::Succeeded).then(|| "forward broke".to_owned()),
         now,
         retry_at: None,
+        add_attempt: false,
     }
 }
 

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use bytes::Bytes;
 
 use super::Subject;
-use super::fixtures::{LEASE_MS, T0, claim, event, gen_of, page, record, replay};
+use super::fixtures::{LEASE_MS, T0, claim, event, gen_of, leased_event, page, record, replay};
 use crate::model::{EventId, EventStatus, Generation, Lease, NewEvent, StoredEvent};
 use crate::ports::{ClaimOutcome, EventFilter, PutOutcome, RecordOutcome, StoreError};
 
@@ -167,6 +167,128 @@ pub async fn store_claim_while_leased_waits_for_the_lease_to_expire(s: &Subject)
     let second = claimed(s, &e.event_id, Generation::FIRST, "tok-2", until + 1).await;
     assert_eq!(second.attempts, 2);
     assert_eq!(second.lease.expect("lease").token, "tok-2");
+}
+
+/// Ingest stores a new event with the lease for its first message: that message's run records
+/// with the lease's token and no claim (counting the attempt), while any other message's claim
+/// waits for the lease as for a processor's.
+pub async fn store_ingest_lease_runs_the_first_message_without_a_claim(s: &Subject) {
+    let e = leased_event("github", "d-1", T0, "ingest-1");
+    put(s, &e).await;
+    let stored = get(s, &e.event_id).await;
+    assert_eq!(
+        stored,
+        StoredEvent::from_new(e.clone()),
+        "stored with its lease"
+    );
+    assert_eq!(stored.status, EventStatus::Received);
+    let until = T0 + LEASE_MS;
+    // Pending for the sweep only once the lease has ended: its message may be on the way.
+    assert!(
+        s.store
+            .pending(until, 10)
+            .await
+            .expect("pending")
+            .is_empty()
+    );
+    let pending = s.store.pending(until + 1, 10).await.expect("pending");
+    assert_eq!(
+        pending
+            .iter()
+            .map(|p| (&p.event_id, p.since))
+            .collect::<Vec<_>>(),
+        vec![(&e.event_id, until)]
+    );
+    assert_eq!(
+        s.store
+            .claim(&claim(&e.event_id, Generation::FIRST, "tok-2", T0 + 5))
+            .await
+            .expect("claim"),
+        ClaimOutcome::Leased { until },
+        "another message waits for ingest's lease"
+    );
+    let mut wrong = record(
+        &e.event_id,
+        Generation::FIRST,
+        "tok-2",
+        EventStatus::Succeeded,
+        T0 + 10,
+    );
+    wrong.add_attempt = true;
+    assert_eq!(
+        s.store.record(&wrong).await.expect("record"),
+        RecordOutcome::LeaseLost
+    );
+    let mut rec = record(
+        &e.event_id,
+        Generation::FIRST,
+        "ingest-1",
+        EventStatus::Succeeded,
+        T0 + 10,
+    );
+    rec.add_attempt = true;
+    assert_eq!(
+        s.store.record(&rec).await.expect("record"),
+        RecordOutcome::Recorded
+    );
+    let after = get(s, &e.event_id).await;
+    assert_eq!(after.status, EventStatus::Succeeded);
+    assert_eq!(after.attempts, 1, "the record counted the attempt");
+    assert_eq!(after.processed_generation, 1);
+    assert_eq!(after.lease, None);
+    assert_eq!(after.attempt_log, rec.attempt_log);
+    // The same message delivered twice: its second run cannot record again.
+    assert_eq!(
+        s.store.record(&rec).await.expect("record"),
+        RecordOutcome::LeaseLost
+    );
+    assert_eq!(get(s, &e.event_id).await.attempts, 1);
+    assert_eq!(
+        s.store
+            .claim(&claim(&e.event_id, Generation::FIRST, "tok-3", T0 + 20))
+            .await
+            .expect("claim"),
+        ClaimOutcome::AlreadyProcessed
+    );
+}
+
+/// Once ingest's lease ended unrecorded (the run died), a claim takes over and the first run can
+/// no longer record.
+pub async fn store_ingest_lease_ended_is_taken_over_by_a_claim(s: &Subject) {
+    let e = leased_event("github", "d-1", T0, "ingest-1");
+    put(s, &e).await;
+    let until = T0 + LEASE_MS;
+    let c = claimed(s, &e.event_id, Generation::FIRST, "tok-2", until + 1).await;
+    assert_eq!(c.status, EventStatus::Processing);
+    assert_eq!(c.attempts, 1);
+    let mut late = record(
+        &e.event_id,
+        Generation::FIRST,
+        "ingest-1",
+        EventStatus::Succeeded,
+        until + 2,
+    );
+    late.add_attempt = true;
+    assert_eq!(
+        s.store.record(&late).await.expect("record"),
+        RecordOutcome::LeaseLost
+    );
+    let rec = record(
+        &e.event_id,
+        Generation::FIRST,
+        "tok-2",
+        EventStatus::Succeeded,
+        until + 3,
+    );
+    assert_eq!(
+        s.store.record(&rec).await.expect("record"),
+        RecordOutcome::Recorded
+    );
+    assert_eq!(
+        get(s, &e.event_id).await.attempts,
+        1,
+        "one attempt, the claim's"
+    );
 }
 
 pub async fn store_claim_after_final_record_is_already_processed(s: &Subject) {

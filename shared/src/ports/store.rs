@@ -39,7 +39,7 @@ pub enum PutOutcome {
 pub struct ClaimRequest {
     pub event_id: EventId,
     pub generation: Generation,
-    /// Random per claim; `record` must present it.
+    /// Random per claim (see [`crate::model::new_lease_token`]); `record` must present it.
     pub token: String,
     pub now: Millis,
     /// Until it is recorded, the claimed event stays on the sweep's index from this instant: if
@@ -86,6 +86,9 @@ pub struct RecordRequest {
     /// on the sweep's index from then: if that receive is used up before it claims (a kill) and it
     /// was the last, the message is in the dead-letter queue and the sweep marks the event `dead`.
     pub retry_at: Option<Millis>,
+    /// True when the run held ingest's lease rather than a claim (a new event's first message):
+    /// the record counts the attempt, as a claim does otherwise.
+    pub add_attempt: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,8 +112,8 @@ pub struct ReplayMark {
 pub struct PendingEvent {
     pub event_id: EventId,
     pub generation: Generation,
-    /// When it was stored or replayed (`received`), when its lease ended (`processing`), or when
-    /// its message was due back (`retrying`).
+    /// When it was stored or replayed (`received`; stored with ingest's lease: when that lease
+    /// ends), when its lease ended (`processing`), or when its message was due back (`retrying`).
     pub since: Millis,
     pub status: EventStatus,
 }
@@ -180,7 +183,8 @@ pub trait EventStore: Send + Sync {
     /// Conditional: `generation == g && processed_generation < g && no live lease`.
     async fn claim(&self, req: &ClaimRequest) -> Result<ClaimOutcome, StoreError>;
 
-    /// Conditional on the claim's token still holding the lease; clears the lease.
+    /// Conditional on `token` still holding the lease (a claim's, or ingest's for a new event's
+    /// first message) on generation `g`; clears the lease.
     async fn record(&self, req: &RecordRequest) -> Result<RecordOutcome, StoreError>;
 
     /// Marks an event for replay; `None` when it does not exist. Returns the item after the update.

@@ -166,13 +166,20 @@ impl Item {
             handlers_generation: e.handlers_generation,
             attempt_log: e.attempt_log.clone(),
             lease_token: e.lease.as_ref().map(|l| l.token.clone()),
-            lease_generation: e.lease.as_ref().map(|l| l.generation),
+            // Left out when it is the event's generation (as read back), to keep the item small.
+            lease_generation: e
+                .lease
+                .as_ref()
+                .map(|l| l.generation)
+                .filter(|g| *g != e.generation.get()),
             lease_until: e.lease.as_ref().map(|l| l.until),
             replay_run_id: e.replay_run_id.clone(),
             updated_at: e.updated_at,
             finished_at: e.finished_at,
             pending_shard: pending.then(|| pending_shard(&e.event_id)),
-            pending_since: pending.then_some(e.updated_at),
+            // Stored with ingest's lease: pending once that lease ends (its message may still be
+            // on the way until then), as a claim is.
+            pending_since: pending.then(|| e.lease.as_ref().map_or(e.updated_at, |l| l.until)),
         }
     }
 

@@ -505,6 +505,11 @@ impl EventStore for DynamoStore {
         for a in [attr::LEASE_TOKEN, attr::LEASE_GENERATION, attr::LEASE_UNTIL] {
             up.remove.push(ex.n(a));
         }
+        if req.add_attempt {
+            let attempts = ex.n(attr::ATTEMPTS);
+            up.set
+                .push(format!("{attempts} = {attempts} + {}", ex.v("one", n(1))));
+        }
         match req.retry_at {
             // Retrying: on the sweep's index from when the message is due back.
             Some(at) => {

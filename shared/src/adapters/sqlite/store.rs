@@ -110,8 +110,9 @@ fn insert(conn: &Connection, e: &NewEvent) -> Result<bool, StoreError> {
         .prepare_cached(
             "INSERT OR IGNORE INTO events (event_id, source, delivery_id, event_type, received_at, content_type, \
              headers, body, secret_label, expires_at, status, generation, processed_generation, attempts, \
-             handlers_done, handlers_generation, attempt_log, updated_at, pending_since) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'received', 1, 0, 0, '{}', 0, '[]', ?5, ?5)",
+             handlers_done, handlers_generation, attempt_log, updated_at, pending_since, lease_token, \
+             lease_generation, lease_until) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'received', 1, 0, 0, '{}', 0, '[]', ?5, COALESCE(?13, ?5), ?11, ?12, ?13)",
         )
         .map_err(db_err)?
         .execute(params![
@@ -125,6 +126,9 @@ fn insert(conn: &Connection, e: &NewEvent) -> Result<bool, StoreError> {
             codec::encode_body(&e.body),
             e.secret_label,
             e.expires_at,
+            e.lease.as_ref().map(|l| l.token.as_str()),
+            e.lease.as_ref().map(|l| l.generation),
+            e.lease.as_ref().map(|l| l.until),
         ])
         .map_err(db_err)?;
     Ok(n == 1)
@@ -231,14 +235,15 @@ impl EventStore for SqliteStore {
         let log = to_json(&req.attempt_log)?;
         self.writer
             .write(move |conn| {
-                let token: Option<Option<String>> = conn
-                    .prepare_cached("SELECT lease_token FROM events WHERE event_id = ?1")
+                let held: Option<(Option<String>, u32)> = conn
+                    .prepare_cached("SELECT lease_token, generation FROM events WHERE event_id = ?1")
                     .map_err(db_err)?
-                    .query_row(params![req.event_id.as_str()], |r| r.get(0))
+                    .query_row(params![req.event_id.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
                     .optional()
                     .map_err(db_err)?;
-                if token.flatten().as_deref() != Some(req.token.as_str()) {
-                    return Ok(RecordOutcome::LeaseLost);
+                match held {
+                    Some((Some(token), g)) if token == req.token && g == req.generation.get() => {}
+                    _ => return Ok(RecordOutcome::LeaseLost),
                 }
                 let g = req.generation.get();
                 let processed: Option<u32> = req.final_for_generation.then_some(g);
@@ -247,7 +252,7 @@ impl EventStore for SqliteStore {
                     "UPDATE events SET status = ?2, last_error = ?3, handlers_done = ?4, handlers_generation = ?5, \
                      attempt_log = ?6, updated_at = ?7, processed_generation = COALESCE(?8, processed_generation), \
                      finished_at = COALESCE(?9, finished_at), lease_token = NULL, lease_generation = NULL, \
-                     lease_until = NULL, pending_since = ?10 WHERE event_id = ?1",
+                     lease_until = NULL, pending_since = ?10, attempts = attempts + ?11 WHERE event_id = ?1",
                 )
                 .map_err(db_err)?
                 .execute(params![
@@ -260,7 +265,8 @@ impl EventStore for SqliteStore {
                     req.now,
                     processed,
                     finished,
-                    req.retry_at
+                    req.retry_at,
+                    u32::from(req.add_attempt)
                 ])
                 .map_err(db_err)?;
                 Ok(RecordOutcome::Recorded)

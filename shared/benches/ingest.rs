@@ -9,9 +9,10 @@
 //! * `ingest/hmac_sha256/<size>`: one bare HMAC-SHA256 over the same bytes: the least any
 //!   verifying gateway must spend.
 //! * `processor/batch_of_10`: one SQS event of ten pointer messages, JSON as Lambda hands it over,
-//!   through `process_sqs` (decode, batch load, claim, route, run, record, batch response) on a
-//!   store that answers from memory with the DynamoDB items ingest wrote (decoded by the real
-//!   `item_to_event`), and a handler that returns at once: CPU without I/O or handler time.
+//!   through `process_sqs` (decode, batch load, route, run on the lease ingest took, record, batch
+//!   response) on a store that answers from memory with the DynamoDB items ingest wrote (decoded
+//!   by the real `item_to_event`), and a handler that returns at once: CPU without I/O or handler
+//!   time.
 //!
 //! `scripts/bench-ingest.sh` runs this and prints the ratios.
 
@@ -36,7 +37,7 @@ use hookgate_shared::config::Config;
 use hookgate_shared::handlers::{Event, Handler, HandlerError, HandlerReport, Handlers};
 use hookgate_shared::ingest::{IngestRequest, Prepared};
 use hookgate_shared::message::QueueMessage;
-use hookgate_shared::model::{EventId, EventStatus, Generation, Lease, Millis, NewEvent};
+use hookgate_shared::model::{EventId, EventStatus, Lease, Millis, NewEvent};
 use hookgate_shared::ports::{
     AbandonRequest, ClaimOutcome, ClaimRequest, EventFilter, EventStore, Page, PageRequest,
     PendingEvent, PutOutcome, Queue, QueueError, QueueStats, Received, RecordOutcome,
@@ -173,7 +174,7 @@ fn bench_ingest(c: &mut Criterion<ThreadCpu>) {
                     panic!("rejected")
                 };
                 let item = new_event_item(&event);
-                let message = QueueMessage::new(event.event_id.clone(), Generation::FIRST).encode();
+                let message = QueueMessage::first(&event).encode();
                 black_box((item, message))
             });
         });
@@ -236,7 +237,7 @@ fn bench_processor(c: &mut Criterion<ThreadCpu>) {
         records.push(json!({
             "messageId": format!("059f36b4-87a3-44ab-83d2-661975830a7{i}"),
             "receiptHandle": format!("AQEBwJnKyrHigUMZj6rYigCgxlaS3SLy0a{i}"),
-            "body": QueueMessage::new(event.event_id.clone(), Generation::FIRST).encode(),
+            "body": QueueMessage::first(&event).encode(),
             "attributes": {
                 "ApproximateReceiveCount": "1",
                 "SentTimestamp": "1545082649183",

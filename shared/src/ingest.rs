@@ -241,12 +241,9 @@ impl Ingest {
         match self.store.put_new(&event).await? {
             PutOutcome::Inserted => {
                 tracing::Span::current().record("generation", 1);
-                let mut message =
-                    QueueMessage::new(event_id.clone(), crate::model::Generation::FIRST);
-                if let Some(lease) = &event.lease {
-                    message = message.with_lease(&lease.token);
-                }
-                self.queue.send(&message.encode()).await?;
+                self.queue
+                    .send(&QueueMessage::first(&event).encode())
+                    .await?;
                 Ok(Accepted::New { event_id })
             }
             PutOutcome::Duplicate(existing) => {

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{EventId, Generation};
+use crate::model::{EventId, Generation, NewEvent};
 
 /// `{"v":1,"event_id":"evt_…","generation":1}`, and `"lease":"…"` on the message ingest sends
 /// for a new event: the token of the lease it took for it when storing (see
@@ -40,6 +40,16 @@ impl QueueMessage {
     pub fn with_lease(mut self, token: &str) -> Self {
         self.lease = Some(token.to_owned());
         self
+    }
+
+    /// The message ingest sends right after storing a new event: its first generation, carrying
+    /// the token of the lease ingest took for it, if any.
+    pub fn first(event: &NewEvent) -> Self {
+        let m = Self::new(event.event_id.clone(), Generation::FIRST);
+        match &event.lease {
+            Some(lease) => m.with_lease(&lease.token),
+            None => m,
+        }
     }
 
     pub fn encode(&self) -> String {

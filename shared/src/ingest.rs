@@ -5,7 +5,11 @@
 //! 4. one conditional write (the dedupe); 5. send the pointer message; 6. 202 / 200 duplicate.
 //!
 //! Store down → 503, nothing written. Send failed after the write → 503 so the provider retries;
-//! the retry finds the item still `received` and re-sends.
+//! a retry that finds the item still `received` once the lease ingest took for the first message
+//! has ended re-sends (the sweep does too).
+//!
+//! The stored event carries that lease (one visibility timeout) and the message its token: on its
+//! first receive the processor runs on it without a claim write of its own.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -247,10 +251,13 @@ impl Ingest {
                 Ok(Accepted::New { event_id })
             }
             PutOutcome::Duplicate(existing) => {
-                if existing.status == EventStatus::Received {
-                    // Stored before but maybe never enqueued (the send failed): send again, without
-                    // ingest's lease. A second message for the same generation is harmless:
-                    // claims dedupe it.
+                // Stored before but maybe never enqueued (the send failed): send again, without
+                // ingest's lease; a second message for the same generation is harmless, claims
+                // dedupe it. Not while a lease lasts: its holder's message is on its way or
+                // running (it comes back if that run dies), and a pointer sent now would only
+                // wait for the lease. Once it has ended, a retry re-sends, as the sweep does.
+                let leased = existing.lease.as_ref().is_some_and(|l| l.until >= now);
+                if existing.status == EventStatus::Received && !leased {
                     self.enqueue(&event_id, existing.generation).await?;
                 }
                 Ok(Accepted::Duplicate { event_id })

@@ -348,6 +348,35 @@ async fn replay_bumps_the_generation_and_an_old_generation_message_is_superseded
 }
 
 #[tokio::test]
+async fn a_provider_retry_resends_a_lost_pointer_once_ingests_lease_has_ended() {
+    let f = fixture();
+    let a = ingest(&f.app, "d6").await;
+    assert!(matches!(a, Accepted::New { .. }), "{a:?}");
+    // Lose the message, as if the process died between the write and the send.
+    let msgs = f
+        .app
+        .backend
+        .queue
+        .receive(10, Duration::from_secs(1), None)
+        .await
+        .unwrap();
+    assert_eq!(msgs.len(), 1);
+    f.app.backend.queue.delete(&msgs[0].receipt).await.unwrap();
+    // While ingest's lease lasts (2 s here) a retry sends nothing: the pointer would only wait.
+    let again = ingest(&f.app, "d6").await;
+    assert!(matches!(again, Accepted::Duplicate { .. }), "{again:?}");
+    assert_eq!(f.app.backend.queue.stats().await.unwrap().visible, 0);
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    let again = ingest(&f.app, "d6").await;
+    assert!(matches!(again, Accepted::Duplicate { .. }), "{again:?}");
+    assert_eq!(f.app.backend.queue.stats().await.unwrap().visible, 1);
+    drain(&f.app, Duration::from_millis(500)).await;
+    let e = f.app.backend.store.get(&id(&a)).await.unwrap().unwrap();
+    assert_eq!((e.status, e.attempts), (EventStatus::Succeeded, 1));
+    assert_eq!(f.counter.runs.lock().unwrap()[&(id(&a).to_string(), 1)], 1);
+}
+
+#[tokio::test]
 async fn the_sweep_enqueues_an_event_stored_but_never_sent() {
     let f = fixture();
     let a = ingest(&f.app, "d5").await;

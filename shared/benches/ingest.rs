@@ -396,6 +396,9 @@ impl EventStore for MemStore {
     ) -> Result<Option<hookgate_shared::model::StoredEvent>, StoreError> {
         Err(outside_the_benchmark())
     }
+    async fn release(&self, _: &EventId, _: &str) -> Result<bool, StoreError> {
+        Err(outside_the_benchmark())
+    }
     async fn mark_abandoned(&self, _: &AbandonRequest) -> Result<bool, StoreError> {
         Err(outside_the_benchmark())
     }

@@ -110,6 +110,8 @@ macro_rules! contract_tests {
             store_claim_while_leased_waits_for_the_lease_to_expire,
             store_ingest_lease_runs_the_first_message_without_a_claim,
             store_ingest_lease_ended_is_taken_over_by_a_claim,
+            store_claim_holding_the_token_takes_over_a_live_lease,
+            store_release_gives_up_ingests_lease,
             store_claim_after_final_record_is_already_processed,
             store_claim_of_replaced_generation_is_superseded,
             store_record_with_the_lease_token_applies_the_outcome,

@@ -245,9 +245,17 @@ impl Ingest {
         match self.store.put_new(&event).await? {
             PutOutcome::Inserted => {
                 tracing::Span::current().record("generation", 1);
-                self.queue
-                    .send(&QueueMessage::first(&event).encode())
-                    .await?;
+                if let Err(e) = self.queue.send(&QueueMessage::first(&event).encode()).await {
+                    // Nothing will run on the lease taken for that message: give it up, so the
+                    // provider's retry re-sends at once. If this fails too, the sweep re-sends
+                    // once the lease has ended.
+                    if let Some(lease) = &event.lease
+                        && let Err(release) = self.store.release(&event_id, &lease.token).await
+                    {
+                        tracing::warn!(error = %release, "could not release the lease after a failed send");
+                    }
+                    return Err(e.into());
+                }
                 Ok(Accepted::New { event_id })
             }
             PutOutcome::Duplicate(existing) => {

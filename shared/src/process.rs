@@ -407,6 +407,8 @@ impl Processor {
             token: new_lease_token(),
             now,
             lease_until: now + millis(self.settings.visibility_timeout),
+            // A first message that came too late to run on ingest's lease renews it here.
+            held: q.lease.clone(),
         };
         match self.store.claim(&claim).await {
             Ok(ClaimOutcome::Claimed(e)) => Ok((*e, claim.token)),

@@ -88,6 +88,7 @@ async fn raw_item(s: &MotoSubject, id: &EventId) -> HashMap<String, AttributeVal
 
 fn claim_req(id: &EventId, g: u32, token: &str, now: i64) -> ClaimRequest {
     ClaimRequest {
+        held: None,
         event_id: id.clone(),
         generation: Generation::new(g).unwrap(),
         token: token.into(),

@@ -296,8 +296,14 @@ async fn a_processor_dying_after_its_claim_is_processed_once_after_the_lease() {
         .await
         .unwrap();
     assert_eq!(msgs.len(), 1);
+    let sent = hookgate_shared::message::QueueMessage::decode(&msgs[0].body).unwrap();
+    assert!(
+        sent.lease.is_some(),
+        "ingest's message carries its lease token"
+    );
     let now = hookgate_shared::clock::now_ms();
     let claim = ClaimRequest {
+        held: sent.lease.clone(),
         event_id: id.clone(),
         generation: Generation::FIRST,
         token: "dead-processor".into(),

@@ -96,7 +96,40 @@ async fn each_function_calls_only_what_it_is_granted() {
     }
     let h = v.sign("wrong", &body, "", 0, "iam-2", "push");
     ingest_apigw(&app, apigw("iam-2", &body, h)).await;
+    // ...and a send that fails (no such queue): ingest gives its lease up (UpdateItem).
+    let missing_queue = hookgate_shared::adapters::aws::SqsQueue::new(
+        aws_sdk_sqs::Client::from_conf(
+            aws_sdk_sqs::config::Builder::from(&m.sdk)
+                .interceptor(rec.clone())
+                .build(),
+        ),
+        format!("{}-missing", m.resources.queue_url),
+    );
+    let broken = App::build(
+        Config::parse(&demo::config_text(), "demo").unwrap(),
+        Backend {
+            store: aws.store.clone(),
+            queue: Arc::new(missing_queue),
+            dlq: aws.dlq.clone(),
+        },
+        Arc::new(SecretResolver::local()),
+        &no_extra,
+        Arc::new(SystemClock),
+    )
+    .unwrap();
+    let body3 = samples::github_push("iam-3");
+    let h = v.sign(demo::GITHUB_SECRET, &body3, "", 0, "iam-3", "push");
+    assert_eq!(
+        ingest_apigw(&broken, apigw("iam-3", &body3, h))
+            .await
+            .status_code,
+        503
+    );
     let ingest = as_actions(rec.take());
+    assert!(
+        ingest.contains("dynamodb:UpdateItem"),
+        "the failed send released the lease: {ingest:?}"
+    );
     assert!(
         ingest.is_subset(&granted("ingest")),
         "ingest calls {ingest:?}, granted {:?}",

@@ -70,6 +70,7 @@ pub fn claim(id: &EventId, generation: Generation, token: &str, now: Millis) -> 
         token: token.to_owned(),
         now,
         lease_until: now + LEASE_MS,
+        held: None,
     }
 }
 

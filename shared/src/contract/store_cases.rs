@@ -252,6 +252,98 @@ pub async fn store_ingest_lease_runs_the_first_message_without_a_claim(s: &Subje
     );
 }
 
+/// A first message received too late to run on ingest's lease claims with the lease's token: it
+/// takes its own lease over (renewed) while another token still waits.
+pub async fn store_claim_holding_the_token_takes_over_a_live_lease(s: &Subject) {
+    let e = leased_event("github", "d-1", T0, "ingest-1");
+    put(s, &e).await;
+    let mut other = claim(&e.event_id, Generation::FIRST, "tok-2", T0 + 20_000);
+    other.held = Some("ingest-0".to_owned());
+    assert_eq!(
+        s.store.claim(&other).await.expect("claim"),
+        ClaimOutcome::Leased {
+            until: T0 + LEASE_MS
+        }
+    );
+    let mut own = claim(&e.event_id, Generation::FIRST, "tok-3", T0 + 20_000);
+    own.held = Some("ingest-1".to_owned());
+    let got = match s.store.claim(&own).await.expect("claim") {
+        ClaimOutcome::Claimed(e) => *e,
+        other => panic!("expected Claimed, got {other:?}"),
+    };
+    assert_eq!(got.status, EventStatus::Processing);
+    assert_eq!(got.attempts, 1);
+    assert_eq!(
+        got.lease,
+        Some(Lease {
+            token: "tok-3".to_owned(),
+            generation: 1,
+            until: T0 + 20_000 + LEASE_MS,
+        })
+    );
+    // The token is the claim's now: presenting ingest's again is someone else's.
+    let mut again = claim(&e.event_id, Generation::FIRST, "tok-4", T0 + 20_001);
+    again.held = Some("ingest-1".to_owned());
+    assert_eq!(
+        s.store.claim(&again).await.expect("claim"),
+        ClaimOutcome::Leased {
+            until: T0 + 20_000 + LEASE_MS
+        }
+    );
+}
+
+/// Ingest gives its lease up when its message could not be sent: the event is pending for the
+/// sweep from when it was received and claimable at once; only the lease's token and only while
+/// the event is `received`.
+pub async fn store_release_gives_up_ingests_lease(s: &Subject) {
+    let e = leased_event("github", "d-1", T0, "ingest-1");
+    put(s, &e).await;
+    assert!(
+        !s.store
+            .release(&e.event_id, "ingest-0")
+            .await
+            .expect("release")
+    );
+    assert!(get(s, &e.event_id).await.lease.is_some());
+    assert!(
+        s.store
+            .release(&e.event_id, "ingest-1")
+            .await
+            .expect("release")
+    );
+    let after = get(s, &e.event_id).await;
+    assert_eq!(after, StoredEvent::from_new(event("github", "d-1", T0)));
+    let pending = s.store.pending(T0 + 1, 10).await.expect("pending");
+    assert_eq!(
+        pending
+            .iter()
+            .map(|p| (&p.event_id, p.since))
+            .collect::<Vec<_>>(),
+        vec![(&e.event_id, T0)]
+    );
+    assert!(
+        !s.store
+            .release(&e.event_id, "ingest-1")
+            .await
+            .expect("release")
+    );
+    claimed(s, &e.event_id, Generation::FIRST, "tok-2", T0 + 5).await;
+    assert!(
+        !s.store
+            .release(&e.event_id, "tok-2")
+            .await
+            .expect("release"),
+        "a claim's lease stays"
+    );
+    let missing = event("github", "d-404", T0).event_id;
+    assert!(
+        !s.store
+            .release(&missing, "ingest-1")
+            .await
+            .expect("release")
+    );
+}
+
 /// Once ingest's lease ended unrecorded (the run died), a claim takes over and the first run can
 /// no longer record.
 pub async fn store_ingest_lease_ended_is_taken_over_by_a_claim(s: &Subject) {

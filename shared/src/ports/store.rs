@@ -47,6 +47,9 @@ pub struct ClaimRequest {
     /// up and the queue moved it to the dead-letter queue), the sweep marks it `dead` (see
     /// [`EventStore::mark_abandoned`]).
     pub lease_until: Millis,
+    /// The lease token the message carries (ingest's, on a new event's first message): a lease
+    /// with this token is this message's own, and the claim takes it over even while it lasts.
+    pub held: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -180,12 +183,19 @@ pub trait EventStore: Send + Sync {
     /// The events of a processor batch in one call; missing ids are simply absent.
     async fn get_many(&self, ids: &[EventId]) -> Result<Vec<StoredEvent>, StoreError>;
 
-    /// Conditional: `generation == g && processed_generation < g && no live lease`.
+    /// Conditional: `generation == g && processed_generation < g` and no live lease other than
+    /// the one the message holds (`held`).
     async fn claim(&self, req: &ClaimRequest) -> Result<ClaimOutcome, StoreError>;
 
     /// Conditional on `token` still holding the lease (a claim's, or ingest's for a new event's
     /// first message) on generation `g`; clears the lease.
     async fn record(&self, req: &RecordRequest) -> Result<RecordOutcome, StoreError>;
+
+    /// Gives up ingest's lease when the message it was taken for could not be sent: conditional on
+    /// `token` holding the lease and the event still `received`. Clears the lease and puts the
+    /// event back on the sweep's index from when it was received, so a provider's retry re-sends
+    /// at once (and the sweep finds it). False when the condition does not hold.
+    async fn release(&self, id: &EventId, token: &str) -> Result<bool, StoreError>;
 
     /// Marks an event for replay; `None` when it does not exist. Returns the item after the update.
     async fn mark_replay(&self, mark: &ReplayMark) -> Result<Option<StoredEvent>, StoreError>;

@@ -376,10 +376,18 @@ impl EventStore for DynamoStore {
         );
         let (g_v, now_v) = (ex.v("g", n(g)), ex.v("now", n(req.now)));
         let until_v = ex.v("until", n(req.lease_until));
-        let cond = format!(
+        let mut cond = format!(
             "{gen_n} = {g_v} AND {proc_n} < {g_v} AND \
-             (attribute_not_exists({lease_n}) OR {lease_n} < {now_v})"
+             (attribute_not_exists({lease_n}) OR {lease_n} < {now_v}"
         );
+        match &req.held {
+            Some(held) => cond.push_str(&format!(
+                " OR {} = {})",
+                ex.n(attr::LEASE_TOKEN),
+                ex.v("held", s(held))
+            )),
+            None => cond.push(')'),
+        }
         let mut up = Update::default();
         up.set.push(format!(
             "{} = {}",
@@ -570,6 +578,27 @@ impl EventStore for DynamoStore {
             ))),
             None => Ok(None),
         }
+    }
+
+    async fn release(&self, id: &EventId, token: &str) -> Result<bool, StoreError> {
+        let mut ex = Expr::default();
+        let cond = format!(
+            "{} = {} AND {} = {}",
+            ex.n(attr::LEASE_TOKEN),
+            ex.v("token", s(token)),
+            ex.n(attr::STATUS),
+            ex.v("received", status_value(EventStatus::Received))
+        );
+        let mut up = Update::default();
+        for a in [attr::LEASE_TOKEN, attr::LEASE_GENERATION, attr::LEASE_UNTIL] {
+            up.remove.push(ex.n(a));
+        }
+        let received_n = ex.n(attr::RECEIVED_AT);
+        on_sweep_index(&mut ex, &mut up, id, &received_n);
+        Ok(self
+            .update_if(id, &up, cond, &ex, ReturnValue::None)
+            .await?
+            .is_some())
     }
 
     async fn mark_abandoned(&self, req: &AbandonRequest) -> Result<bool, StoreError> {

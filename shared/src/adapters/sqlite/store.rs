@@ -211,6 +211,7 @@ impl EventStore for SqliteStore {
                 }
                 if let Some(l) = &e.lease
                     && l.until >= req.now
+                    && req.held.as_deref() != Some(l.token.as_str())
                 {
                     return Ok(ClaimOutcome::Leased { until: l.until });
                 }
@@ -291,6 +292,23 @@ impl EventStore for SqliteStore {
                     return Ok(None);
                 }
                 load(conn, mark.event_id.as_str())
+            })
+            .await
+    }
+
+    async fn release(&self, id: &EventId, token: &str) -> Result<bool, StoreError> {
+        let (id, token) = (id.as_str().to_owned(), token.to_owned());
+        self.writer
+            .write(move |conn| {
+                let n = conn
+                    .prepare_cached(
+                        "UPDATE events SET lease_token = NULL, lease_generation = NULL, lease_until = NULL, \
+                         pending_since = received_at WHERE event_id = ?1 AND lease_token = ?2 AND status = 'received'",
+                    )
+                    .map_err(db_err)?
+                    .execute(params![id, token])
+                    .map_err(db_err)?;
+                Ok(n == 1)
             })
             .await
     }

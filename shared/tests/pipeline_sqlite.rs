@@ -137,6 +137,18 @@ async fn ingest(app: &App, delivery: &str) -> Accepted {
         .unwrap()
 }
 
+/// Takes the one queued message away, as if the process had died between the write and the send.
+async fn lose_the_message(app: &App) {
+    let msgs = app
+        .backend
+        .queue
+        .receive(10, Duration::from_secs(1), None)
+        .await
+        .unwrap();
+    assert_eq!(msgs.len(), 1);
+    app.backend.queue.delete(&msgs[0].receipt).await.unwrap();
+}
+
 /// Receives and processes until the queue is idle for `idle`.
 async fn drain(app: &App, idle: Duration) {
     let mut quiet = std::time::Instant::now();
@@ -352,16 +364,7 @@ async fn a_provider_retry_resends_a_lost_pointer_once_ingests_lease_has_ended() 
     let f = fixture();
     let a = ingest(&f.app, "d6").await;
     assert!(matches!(a, Accepted::New { .. }), "{a:?}");
-    // Lose the message, as if the process died between the write and the send.
-    let msgs = f
-        .app
-        .backend
-        .queue
-        .receive(10, Duration::from_secs(1), None)
-        .await
-        .unwrap();
-    assert_eq!(msgs.len(), 1);
-    f.app.backend.queue.delete(&msgs[0].receipt).await.unwrap();
+    lose_the_message(&f.app).await;
     // While ingest's lease lasts (2 s here) a retry sends nothing: the pointer would only wait.
     let again = ingest(&f.app, "d6").await;
     assert!(matches!(again, Accepted::Duplicate { .. }), "{again:?}");
@@ -380,15 +383,7 @@ async fn a_provider_retry_resends_a_lost_pointer_once_ingests_lease_has_ended() 
 async fn the_sweep_enqueues_an_event_stored_but_never_sent() {
     let f = fixture();
     let a = ingest(&f.app, "d5").await;
-    // Lose the message, as if the process died between the write and the send.
-    let msgs = f
-        .app
-        .backend
-        .queue
-        .receive(10, Duration::from_secs(1), None)
-        .await
-        .unwrap();
-    f.app.backend.queue.delete(&msgs[0].receipt).await.unwrap();
+    lose_the_message(&f.app).await;
     // Until the lease ingest took for that message ends (one visibility timeout, 2 s here), the
     // message may still be on its way: the sweep leaves the event alone.
     let r = f.app.replayer.sweep(Duration::ZERO, 100).await.unwrap();

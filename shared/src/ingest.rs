@@ -18,8 +18,10 @@ use tracing::Instrument;
 use crate::clock::Clock;
 use crate::config::{Config, SecretConfig};
 use crate::message::QueueMessage;
-use crate::model::{DeliveryId, EventId, EventStatus, Millis, NewEvent, SourceName};
-use crate::ports::{EventStore, PutOutcome, Queue, QueueError, StoreError};
+use crate::model::{DeliveryId, EventId, EventStatus, Generation, Millis, NewEvent, SourceName};
+use crate::ports::{
+    AtomicIntake, EventStore, IntakeError, PutOutcome, Queue, QueueError, StoreError,
+};
 use crate::secrets::{SecretError, SecretResolver};
 use crate::verify::{Handshake, KeyedSecret, Verifier, VerifyError, VerifyRequest, verifier_for};
 
@@ -120,6 +122,8 @@ pub struct Ingest {
     sources: HashMap<String, SourceRuntime>,
     store: Arc<dyn EventStore>,
     queue: Arc<dyn Queue>,
+    /// The store and queue's one-transaction put + send, when the backend has it.
+    intake: Option<Arc<dyn AtomicIntake>>,
     secrets: Arc<SecretResolver>,
     clock: Arc<dyn Clock>,
     max_body: usize,
@@ -166,11 +170,18 @@ impl Ingest {
             sources,
             store,
             queue,
+            intake: None,
             secrets,
             clock,
             max_body: config.ingest.max_body_bytes,
             retention_ms: i64::try_from(config.ingest.retention.as_millis()).unwrap_or(i64::MAX),
         })
+    }
+
+    /// Stores new events and their messages through `intake` (one transaction) instead of
+    /// `put_new` then `send`. `intake` must write to this ingest's store and main queue.
+    pub fn set_intake(&mut self, intake: Arc<dyn AtomicIntake>) {
+        self.intake = Some(intake);
     }
 
     /// The body limit the edge enforces while reading.
@@ -233,11 +244,27 @@ impl Ingest {
             }
         };
         let event_id = event.event_id.clone();
-        match self.store.put_new(&event).await? {
+        // Where the backend offers it, the event and its message are one transaction (one commit
+        // to wait for); elsewhere put, then send.
+        let outcome = match &self.intake {
+            Some(intake) => {
+                let message = QueueMessage::new(event_id.clone(), Generation::FIRST).encode();
+                intake
+                    .put_new_and_send(&event, &message)
+                    .await
+                    .map_err(|e| match e {
+                        IntakeError::Store(e) => IngestError::Store(e),
+                        IntakeError::Queue(e) => IngestError::Queue(e),
+                    })?
+            }
+            None => self.store.put_new(&event).await?,
+        };
+        match outcome {
             PutOutcome::Inserted => {
                 tracing::Span::current().record("generation", 1);
-                self.enqueue(&event_id, crate::model::Generation::FIRST)
-                    .await?;
+                if self.intake.is_none() {
+                    self.enqueue(&event_id, Generation::FIRST).await?;
+                }
                 Ok(Accepted::New { event_id })
             }
             PutOutcome::Duplicate(existing) => {
@@ -380,7 +407,7 @@ impl Ingest {
         }))
     }
 
-    async fn enqueue(&self, id: &EventId, g: crate::model::Generation) -> Result<(), QueueError> {
+    async fn enqueue(&self, id: &EventId, g: Generation) -> Result<(), QueueError> {
         self.queue
             .send(&QueueMessage::new(id.clone(), g).encode())
             .await

@@ -23,7 +23,7 @@ pub enum QueueKind {
 }
 
 impl QueueKind {
-    fn name(self) -> &'static str {
+    pub(super) fn name(self) -> &'static str {
         match self {
             Self::Main => "main",
             Self::Dead => "dlq",
@@ -85,13 +85,22 @@ impl SqliteQueue {
             .write(move |conn| {
                 let now = now_ms();
                 if let Some(max_receives) = redrive_after {
-                    conn.prepare_cached(
-                        "UPDATE messages SET queue = 'dlq', visible_at = ?2, receipt = NULL \
-                         WHERE queue = 'main' AND visible_at <= ?2 AND receive_count >= ?1",
-                    )
-                    .map_err(sql_err)?
-                    .execute(params![max_receives, now])
-                    .map_err(sql_err)?;
+                    // Only where this receive would look (the first `max` visible messages), until
+                    // none there is due for the DLQ: O(batch), not a scan of the whole backlog.
+                    loop {
+                        let moved = conn
+                            .prepare_cached(
+                                "UPDATE messages SET queue = 'dlq', visible_at = ?2, receipt = NULL \
+                                 WHERE receive_count >= ?1 AND seq IN (SELECT seq FROM messages \
+                                 WHERE queue = 'main' AND visible_at <= ?2 ORDER BY visible_at, seq LIMIT ?3)",
+                            )
+                            .map_err(sql_err)?
+                            .execute(params![max_receives, now, max])
+                            .map_err(sql_err)?;
+                        if moved == 0 {
+                            break;
+                        }
+                    }
                 }
                 let picked: Vec<(i64, String, String, i64, u32)> = {
                     let mut stmt = conn
@@ -132,6 +141,17 @@ impl SqliteQueue {
     }
 }
 
+/// Sends `body` to `queue` ("main" or "dlq") inside the caller's writer transaction.
+pub(super) fn insert_message(conn: &Connection, queue: &str, body: &str) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO messages (queue, message_id, body, sent_at, visible_at, receive_count) VALUES (?1, ?2, ?3, ?4, ?4, 0)",
+    )
+    .map_err(sql_err)?
+    .execute(params![queue, crate::model::random_uuid(), body, now_ms()])
+    .map_err(sql_err)?;
+    Ok(())
+}
+
 fn count(conn: &Connection, sql: &str, queue: &str, now: i64) -> Result<u64, StoreError> {
     let n: i64 = conn
         .prepare_cached(sql)
@@ -148,16 +168,7 @@ impl Queue for SqliteQueue {
         let queue = self.kind.name();
         let body = body.to_owned();
         self.writer
-            .write(move |conn| {
-                let now = now_ms();
-                conn.prepare_cached(
-                    "INSERT INTO messages (queue, message_id, body, sent_at, visible_at, receive_count) VALUES (?1, ?2, ?3, ?4, ?4, 0)",
-                )
-                .map_err(sql_err)?
-                .execute(params![queue, crate::model::random_uuid(), body, now])
-                .map_err(sql_err)?;
-                Ok(())
-            })
+            .write(move |conn| insert_message(conn, queue, &body))
             .await
             .map_err(q_err)?;
         self.notify.notify_waiters();

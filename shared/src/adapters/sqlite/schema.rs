@@ -61,6 +61,12 @@ pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// Pragmas of the writer's connection: checkpoints are left to the checkpoint thread (the WAL is
+/// still synced at every commit), and a page cache large enough for the indexes' hot pages.
+pub fn configure_writer(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch("PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = -65536;")
+}
+
 /// Applies the migrations this database has not seen yet.
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;

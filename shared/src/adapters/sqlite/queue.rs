@@ -334,3 +334,70 @@ impl Queue for SqliteQueue {
         Ok(Some(n as u64))
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use std::time::Duration;
+
+    use super::super::{SqliteBackend, SqliteOptions};
+
+    /// A message past `max_receive_count` behind a backlog is never returned: it moves to the DLQ
+    /// when a receive reaches it, whatever the batch size.
+    #[tokio::test]
+    async fn over_received_messages_move_to_the_dlq_when_a_receive_reaches_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = SqliteBackend::open(
+            dir.path(),
+            SqliteOptions {
+                max_receive_count: 2,
+                visibility_timeout: Duration::from_secs(30),
+            },
+        )
+        .unwrap();
+        let (q, dlq) = (b.queue(), b.dlq());
+        for i in 0..3 {
+            q.send(&format!("poison-{i}")).await.unwrap();
+        }
+        // Each received twice, made visible again at once.
+        for _ in 0..2 {
+            let got = q.receive(10, Duration::ZERO, None).await.unwrap();
+            assert_eq!(got.len(), 3);
+            for m in got {
+                q.change_visibility(&m.receipt, Duration::ZERO)
+                    .await
+                    .unwrap();
+            }
+        }
+        for i in 0..25 {
+            q.send(&format!("fresh-{i}")).await.unwrap();
+        }
+        let mut fresh = Vec::new();
+        for batch in [1, 10, 3, 10, 10] {
+            let got = q.receive(batch, Duration::ZERO, None).await.unwrap();
+            assert!(got.len() <= batch as usize);
+            for m in got {
+                assert!(m.body.starts_with("fresh-"), "{} returned", m.body);
+                assert_eq!(m.receive_count, 1);
+                fresh.push(m.body);
+            }
+        }
+        fresh.sort();
+        fresh.dedup();
+        assert_eq!(fresh.len(), 25, "every fresh message, once");
+        let dead: Vec<String> = dlq
+            .peek(10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| m.body)
+            .collect();
+        assert_eq!(dead, vec!["poison-0", "poison-1", "poison-2"]);
+        assert!(
+            q.receive(10, Duration::ZERO, None)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+}

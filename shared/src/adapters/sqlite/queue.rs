@@ -116,7 +116,7 @@ impl SqliteQueue {
                 };
                 let mut out = Vec::with_capacity(picked.len());
                 for (seq, message_id, body, sent_at, count) in picked {
-                    let receipt = format!("{}#{}", message_id, crate::model::random_uuid());
+                    let receipt = format!("{seq}#{}", crate::model::random_uuid());
                     conn.prepare_cached(
                         "UPDATE messages SET receive_count = receive_count + 1, visible_at = ?2, receipt = ?3 WHERE seq = ?1",
                     )
@@ -139,6 +139,15 @@ impl SqliteQueue {
         }
         Ok(())
     }
+}
+
+/// The row a receipt (`seq#random`) names; a receipt of another shape names none (-1: no row has
+/// that key).
+fn seq_of(receipt: &str) -> i64 {
+    receipt
+        .split_once('#')
+        .and_then(|(seq, _)| seq.parse().ok())
+        .unwrap_or(-1)
 }
 
 /// Sends `body` to `queue` ("main" or "dlq") inside the caller's writer transaction.
@@ -207,10 +216,12 @@ impl Queue for SqliteQueue {
         let n = self
             .writer
             .write(move |conn| {
-                conn.prepare_cached("DELETE FROM messages WHERE queue = ?1 AND receipt = ?2")
-                    .map_err(sql_err)?
-                    .execute(params![queue, receipt])
-                    .map_err(sql_err)
+                conn.prepare_cached(
+                    "DELETE FROM messages WHERE seq = ?1 AND queue = ?2 AND receipt = ?3",
+                )
+                .map_err(sql_err)?
+                .execute(params![seq_of(&receipt), queue, receipt])
+                .map_err(sql_err)
             })
             .await
             .map_err(q_err)?;
@@ -230,10 +241,11 @@ impl Queue for SqliteQueue {
             .writer
             .write(move |conn| {
                 conn.prepare_cached(
-                    "UPDATE messages SET visible_at = ?3 WHERE queue = ?1 AND receipt = ?2",
+                    "UPDATE messages SET visible_at = ?4 WHERE seq = ?1 AND queue = ?2 AND receipt = ?3",
                 )
                 .map_err(sql_err)?
                 .execute(params![
+                    seq_of(&receipt),
                     queue,
                     receipt,
                     now_ms().saturating_add(ms(timeout))

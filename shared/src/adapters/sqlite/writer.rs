@@ -36,13 +36,13 @@ impl Writer {
         let (tx, rx) = mpsc::channel::<Job>();
         let (tick_tx, tick_rx) = mpsc::sync_channel::<()>(1);
         std::thread::Builder::new()
-            .name("hookgate-sqlite-checkpoint".into())
+            .name("sqlite-checkpoint".into())
             .spawn(move || checkpoint_loop(checkpoints, tick_rx))
             .map_err(|e| {
                 StoreError::Unavailable(format!("cannot start the checkpoint thread: {e}"))
             })?;
         std::thread::Builder::new()
-            .name("hookgate-sqlite-writer".into())
+            .name("sqlite-writer".into())
             .spawn(move || run(conn, rx, tick_tx))
             .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
         Ok(Self { tx })

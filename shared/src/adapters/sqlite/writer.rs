@@ -98,18 +98,14 @@ fn in_savepoint<T>(
 
 /// Writer commits between two checkpoint requests (a request is dropped while one is pending).
 const COMMITS_PER_CHECKPOINT: u32 = 64;
-/// A checkpoint at least this often while anything is written.
+/// A checkpoint at least this often (next to nothing when the WAL is already copied).
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
 /// Runs a PASSIVE checkpoint (never blocks the writer or readers) when the writer asks, or every
 /// [`CHECKPOINT_EVERY`]; ends when the writer thread does. Durability does not depend on it: every
 /// commit is synced in the WAL; a checkpoint only bounds the WAL's size.
 fn checkpoint_loop(conn: Connection, ticks: mpsc::Receiver<()>) {
-    loop {
-        match ticks.recv_timeout(CHECKPOINT_EVERY) {
-            Ok(()) | Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
-        }
+    while let Ok(()) | Err(mpsc::RecvTimeoutError::Timeout) = ticks.recv_timeout(CHECKPOINT_EVERY) {
         if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
             tracing::warn!(error = %e, "sqlite: checkpoint failed (retried)");
         }

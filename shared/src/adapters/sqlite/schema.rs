@@ -83,10 +83,13 @@ pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Pragmas of the writer's connection: checkpoints are left to the checkpoint thread (the WAL is
-/// still synced at every commit), and a page cache large enough for the indexes' hot pages.
+/// Pragmas of the writer's connection: a page cache large enough for the indexes' hot pages.
+///
+/// Checkpoints stay automatic, run by the writer right after a commit: a checkpoint thread of its
+/// own was tried, but its PASSIVE checkpoints, racing the writer, rarely finish, so the WAL never
+/// restarts and grows by the size of everything written (~280 MB for 20 000 events).
 pub fn configure_writer(conn: &Connection) -> rusqlite::Result<()> {
-    conn.execute_batch("PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = -65536;")
+    conn.execute_batch("PRAGMA cache_size = -65536;")
 }
 
 /// Applies the migrations this database has not seen yet.

@@ -4,7 +4,6 @@
 
 use std::path::Path;
 use std::sync::mpsc;
-use std::time::Duration;
 
 use rusqlite::Connection;
 use tokio::sync::oneshot;
@@ -29,21 +28,10 @@ impl Writer {
         schema::configure(&conn).map_err(db_err)?;
         schema::migrate(&mut conn).map_err(db_err)?;
         schema::configure_writer(&conn).map_err(db_err)?;
-        // Checkpoints (copying the WAL into the database file, and its fsync) run on their own
-        // thread and connection, off the writer's path: the writer only appends to the WAL.
-        let checkpoints = Connection::open(path).map_err(db_err)?;
-        schema::configure(&checkpoints).map_err(db_err)?;
         let (tx, rx) = mpsc::channel::<Job>();
-        let (tick_tx, tick_rx) = mpsc::sync_channel::<()>(1);
-        std::thread::Builder::new()
-            .name("sqlite-checkpoint".into())
-            .spawn(move || checkpoint_loop(checkpoints, tick_rx))
-            .map_err(|e| {
-                StoreError::Unavailable(format!("cannot start the checkpoint thread: {e}"))
-            })?;
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || run(conn, rx, tick_tx))
+            .spawn(move || run(conn, rx))
             .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
         Ok(Self { tx })
     }
@@ -96,26 +84,7 @@ fn in_savepoint<T>(
     }
 }
 
-/// Writer commits between two checkpoint requests (a request is dropped while one is pending).
-const COMMITS_PER_CHECKPOINT: u32 = 64;
-/// A checkpoint at least this often (next to nothing when the WAL is already copied).
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
-
-/// Runs a PASSIVE checkpoint (never blocks the writer or readers) when the writer asks, or every
-/// [`CHECKPOINT_EVERY`]; ends when the writer thread does. Durability does not depend on it: every
-/// commit is synced in the WAL; a checkpoint only bounds the WAL's size.
-fn checkpoint_loop(conn: Connection, ticks: mpsc::Receiver<()>) {
-    while let Ok(()) | Err(mpsc::RecvTimeoutError::Timeout) = ticks.recv_timeout(CHECKPOINT_EVERY) {
-        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            tracing::warn!(error = %e, "sqlite: checkpoint failed (retried)");
-        }
-    }
-    // The last one, so the WAL does not outgrow the database at rest.
-    let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
-}
-
-fn run(conn: Connection, rx: mpsc::Receiver<Job>, checkpoint: mpsc::SyncSender<()>) {
-    let mut since_checkpoint = 0u32;
+fn run(conn: Connection, rx: mpsc::Receiver<Job>) {
     while let Ok(first) = rx.recv() {
         let mut jobs = vec![first];
         while jobs.len() < MAX_GROUP {
@@ -137,12 +106,6 @@ fn run(conn: Connection, rx: mpsc::Receiver<Job>, checkpoint: mpsc::SyncSender<(
         let commit = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
         if commit.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
-        }
-        since_checkpoint += 1;
-        if since_checkpoint >= COMMITS_PER_CHECKPOINT {
-            since_checkpoint = 0;
-            // Full (one pending already) or gone: either way nothing to wait for.
-            let _ = checkpoint.try_send(());
         }
         for d in delivers {
             d(commit.clone());

@@ -5,7 +5,8 @@
 //!
 //! Every write goes through one writer thread that commits groups of operations together (group
 //! commit): a caller's `Ok` means its operation is on disk, and concurrent callers share one fsync.
-//! Reads use separate connections. Several processes may open the same data dir (the CLI while
+//! Reads use separate connections. Ingest stores a new event and its pointer message as one
+//! operation (`SqliteBackend::intake`, the optional `AtomicIntake` capability). Several processes may open the same data dir (the CLI while
 //! `hookgate serve` runs): SQLite's locking and a busy timeout serialize their writes.
 
 mod intake;

@@ -12,6 +12,7 @@ use hookgate_shared::app::{App, Backend};
 use hookgate_shared::clock::SystemClock;
 use hookgate_shared::config::{Config, HandlerConfig};
 use hookgate_shared::handlers::Handler;
+use hookgate_shared::ports::AtomicIntake;
 use hookgate_shared::secrets::SecretResolver;
 
 use crate::args::{AwsArgs, Cli};
@@ -48,6 +49,8 @@ pub struct Opened {
     pub description: String,
     /// `eventbridge` and `lambda` handlers, when the AWS environment is in use.
     pub aws_handlers: Option<AwsHandlerFactory>,
+    /// The event and its message in one transaction (SQLite); AWS puts, then sends.
+    pub intake: Option<Arc<dyn AtomicIntake>>,
 }
 
 /// Opens the backend the command line asks for.
@@ -75,6 +78,7 @@ pub fn open_local(data_dir: &Path, config: &Config) -> anyhow::Result<Opened> {
         secrets: Arc::new(SecretResolver::local()),
         description: format!("data dir {}", data_dir.display()),
         aws_handlers: None,
+        intake: Some(b.intake()),
     })
 }
 
@@ -105,6 +109,7 @@ async fn open_aws(a: &AwsArgs) -> anyhow::Result<Opened> {
         secrets,
         description,
         aws_handlers: Some(AwsHandlerFactory::new(&sdk)),
+        intake: None,
     })
 }
 
@@ -127,12 +132,15 @@ pub async fn app(cli: &Cli, config: Config, aws: bool) -> anyhow::Result<(App, S
     let extra = |name: &str, cfg: &HandlerConfig| -> Option<Arc<dyn Handler>> {
         factory.as_ref()?.build(name, cfg)
     };
-    let app = App::build(
+    let mut app = App::build(
         config,
         opened.backend,
         opened.secrets,
         &extra,
         Arc::new(SystemClock),
     )?;
+    if let Some(intake) = opened.intake {
+        app.ingest.set_intake(intake);
+    }
     Ok((app, opened.description))
 }

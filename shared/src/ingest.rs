@@ -22,8 +22,12 @@ use tracing::Instrument;
 use crate::clock::Clock;
 use crate::config::{Config, SecretConfig};
 use crate::message::QueueMessage;
-use crate::model::{DeliveryId, EventId, EventStatus, Lease, Millis, NewEvent, SourceName};
-use crate::ports::{EventStore, PutOutcome, Queue, QueueError, StoreError};
+use crate::model::{
+    DeliveryId, EventId, EventStatus, Generation, Lease, Millis, NewEvent, SourceName,
+};
+use crate::ports::{
+    AtomicIntake, EventStore, IntakeError, PutOutcome, Queue, QueueError, StoreError,
+};
 use crate::secrets::{SecretError, SecretResolver};
 use crate::verify::{Handshake, KeyedSecret, Verifier, VerifyError, VerifyRequest, verifier_for};
 
@@ -124,6 +128,8 @@ pub struct Ingest {
     sources: HashMap<String, SourceRuntime>,
     store: Arc<dyn EventStore>,
     queue: Arc<dyn Queue>,
+    /// The store and queue's one-transaction put + send, when the backend has it.
+    intake: Option<Arc<dyn AtomicIntake>>,
     secrets: Arc<SecretResolver>,
     clock: Arc<dyn Clock>,
     max_body: usize,
@@ -173,6 +179,7 @@ impl Ingest {
             sources,
             store,
             queue,
+            intake: None,
             secrets,
             clock,
             max_body: config.ingest.max_body_bytes,
@@ -180,6 +187,12 @@ impl Ingest {
             lease_ms: i64::try_from(config.queue.visibility_timeout.as_millis())
                 .unwrap_or(i64::MAX),
         })
+    }
+
+    /// Stores new events and their messages through `intake` (one transaction) instead of
+    /// `put_new` then `send`. `intake` must write to this ingest's store and main queue.
+    pub fn set_intake(&mut self, intake: Arc<dyn AtomicIntake>) {
+        self.intake = Some(intake);
     }
 
     /// The body limit the edge enforces while reading.
@@ -242,10 +255,27 @@ impl Ingest {
             }
         };
         let event_id = event.event_id.clone();
-        match self.store.put_new(&event).await? {
+        // Where the backend offers it, the event and its message are one transaction (one commit
+        // to wait for); elsewhere put, then send.
+        let outcome = match &self.intake {
+            Some(intake) => {
+                let message = QueueMessage::first(&event).encode();
+                intake
+                    .put_new_and_send(&event, &message)
+                    .await
+                    .map_err(|e| match e {
+                        IntakeError::Store(e) => IngestError::Store(e),
+                        IntakeError::Queue(e) => IngestError::Queue(e),
+                    })?
+            }
+            None => self.store.put_new(&event).await?,
+        };
+        match outcome {
             PutOutcome::Inserted => {
                 tracing::Span::current().record("generation", 1);
-                if let Err(e) = self.queue.send(&QueueMessage::first(&event).encode()).await {
+                if self.intake.is_none()
+                    && let Err(e) = self.queue.send(&QueueMessage::first(&event).encode()).await
+                {
                     // Nothing will run on the lease taken for that message: give it up, so the
                     // provider's retry re-sends at once. If this fails too, the sweep re-sends
                     // once the lease has ended.
@@ -407,7 +437,7 @@ impl Ingest {
         }))
     }
 
-    async fn enqueue(&self, id: &EventId, g: crate::model::Generation) -> Result<(), QueueError> {
+    async fn enqueue(&self, id: &EventId, g: Generation) -> Result<(), QueueError> {
         self.queue
             .send(&QueueMessage::new(id.clone(), g).encode())
             .await

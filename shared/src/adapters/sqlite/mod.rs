@@ -5,9 +5,11 @@
 //!
 //! Every write goes through one writer thread that commits groups of operations together (group
 //! commit): a caller's `Ok` means its operation is on disk, and concurrent callers share one fsync.
-//! Reads use separate connections. Several processes may open the same data dir (the CLI while
+//! Reads use separate connections. Ingest stores a new event and its pointer message as one
+//! operation (`SqliteBackend::intake`, the optional `AtomicIntake` capability). Several processes may open the same data dir (the CLI while
 //! `hookgate serve` runs): SQLite's locking and a busy timeout serialize their writes.
 
+mod intake;
 mod pool;
 mod queue;
 mod schema;
@@ -18,8 +20,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::ports::{EventStore, Queue, StoreError};
+use crate::ports::{AtomicIntake, EventStore, Queue, StoreError};
 
+pub use intake::SqliteIntake;
 pub use queue::{QueueKind, SqliteQueue};
 pub use store::SqliteStore;
 
@@ -40,6 +43,7 @@ pub struct SqliteBackend {
     store: Arc<SqliteStore>,
     queue: Arc<SqliteQueue>,
     dlq: Arc<SqliteQueue>,
+    intake: Arc<SqliteIntake>,
 }
 
 impl SqliteBackend {
@@ -54,6 +58,7 @@ impl SqliteBackend {
         let notify = Arc::new(tokio::sync::Notify::new());
         Ok(Self {
             store: Arc::new(SqliteStore::new(writer.clone(), reads.clone())),
+            intake: Arc::new(SqliteIntake::new(writer.clone(), notify.clone())),
             queue: Arc::new(SqliteQueue::new(
                 QueueKind::Main,
                 opts,
@@ -81,6 +86,12 @@ impl SqliteBackend {
 
     pub fn dlq(&self) -> Arc<dyn Queue> {
         self.dlq.clone()
+    }
+
+    /// The event and its pointer message in one transaction (see [`AtomicIntake`]); for ingest
+    /// on this backend's store and main queue.
+    pub fn intake(&self) -> Arc<dyn AtomicIntake> {
+        self.intake.clone()
     }
 }
 

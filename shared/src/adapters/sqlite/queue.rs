@@ -23,7 +23,7 @@ pub enum QueueKind {
 }
 
 impl QueueKind {
-    fn name(self) -> &'static str {
+    pub(super) fn name(self) -> &'static str {
         match self {
             Self::Main => "main",
             Self::Dead => "dlq",
@@ -85,13 +85,22 @@ impl SqliteQueue {
             .write(move |conn| {
                 let now = now_ms();
                 if let Some(max_receives) = redrive_after {
-                    conn.prepare_cached(
-                        "UPDATE messages SET queue = 'dlq', visible_at = ?2, receipt = NULL \
-                         WHERE queue = 'main' AND visible_at <= ?2 AND receive_count >= ?1",
-                    )
-                    .map_err(sql_err)?
-                    .execute(params![max_receives, now])
-                    .map_err(sql_err)?;
+                    // Only where this receive would look (the first `max` visible messages), until
+                    // none there is due for the DLQ: O(batch), not a scan of the whole backlog.
+                    loop {
+                        let moved = conn
+                            .prepare_cached(
+                                "UPDATE messages SET queue = 'dlq', visible_at = ?2, receipt = NULL \
+                                 WHERE receive_count >= ?1 AND seq IN (SELECT seq FROM messages \
+                                 WHERE queue = 'main' AND visible_at <= ?2 ORDER BY visible_at, seq LIMIT ?3)",
+                            )
+                            .map_err(sql_err)?
+                            .execute(params![max_receives, now, max])
+                            .map_err(sql_err)?;
+                        if moved == 0 {
+                            break;
+                        }
+                    }
                 }
                 let picked: Vec<(i64, String, String, i64, u32)> = {
                     let mut stmt = conn
@@ -107,7 +116,7 @@ impl SqliteQueue {
                 };
                 let mut out = Vec::with_capacity(picked.len());
                 for (seq, message_id, body, sent_at, count) in picked {
-                    let receipt = format!("{}#{}", message_id, crate::model::random_uuid());
+                    let receipt = format!("{seq}#{}", crate::model::random_uuid());
                     conn.prepare_cached(
                         "UPDATE messages SET receive_count = receive_count + 1, visible_at = ?2, receipt = ?3 WHERE seq = ?1",
                     )
@@ -132,6 +141,26 @@ impl SqliteQueue {
     }
 }
 
+/// The row a receipt (`seq#random`) names; a receipt of another shape names none (-1: no row has
+/// that key).
+fn seq_of(receipt: &str) -> i64 {
+    receipt
+        .split_once('#')
+        .and_then(|(seq, _)| seq.parse().ok())
+        .unwrap_or(-1)
+}
+
+/// Sends `body` to `queue` ("main" or "dlq") inside the caller's writer transaction.
+pub(super) fn insert_message(conn: &Connection, queue: &str, body: &str) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO messages (queue, message_id, body, sent_at, visible_at, receive_count) VALUES (?1, ?2, ?3, ?4, ?4, 0)",
+    )
+    .map_err(sql_err)?
+    .execute(params![queue, crate::model::random_uuid(), body, now_ms()])
+    .map_err(sql_err)?;
+    Ok(())
+}
+
 fn count(conn: &Connection, sql: &str, queue: &str, now: i64) -> Result<u64, StoreError> {
     let n: i64 = conn
         .prepare_cached(sql)
@@ -148,16 +177,7 @@ impl Queue for SqliteQueue {
         let queue = self.kind.name();
         let body = body.to_owned();
         self.writer
-            .write(move |conn| {
-                let now = now_ms();
-                conn.prepare_cached(
-                    "INSERT INTO messages (queue, message_id, body, sent_at, visible_at, receive_count) VALUES (?1, ?2, ?3, ?4, ?4, 0)",
-                )
-                .map_err(sql_err)?
-                .execute(params![queue, crate::model::random_uuid(), body, now])
-                .map_err(sql_err)?;
-                Ok(())
-            })
+            .write(move |conn| insert_message(conn, queue, &body))
             .await
             .map_err(q_err)?;
         self.notify.notify_waiters();
@@ -196,10 +216,12 @@ impl Queue for SqliteQueue {
         let n = self
             .writer
             .write(move |conn| {
-                conn.prepare_cached("DELETE FROM messages WHERE queue = ?1 AND receipt = ?2")
-                    .map_err(sql_err)?
-                    .execute(params![queue, receipt])
-                    .map_err(sql_err)
+                conn.prepare_cached(
+                    "DELETE FROM messages WHERE seq = ?1 AND queue = ?2 AND receipt = ?3",
+                )
+                .map_err(sql_err)?
+                .execute(params![seq_of(&receipt), queue, receipt])
+                .map_err(sql_err)
             })
             .await
             .map_err(q_err)?;
@@ -219,10 +241,11 @@ impl Queue for SqliteQueue {
             .writer
             .write(move |conn| {
                 conn.prepare_cached(
-                    "UPDATE messages SET visible_at = ?3 WHERE queue = ?1 AND receipt = ?2",
+                    "UPDATE messages SET visible_at = ?4 WHERE seq = ?1 AND queue = ?2 AND receipt = ?3",
                 )
                 .map_err(sql_err)?
                 .execute(params![
+                    seq_of(&receipt),
                     queue,
                     receipt,
                     now_ms().saturating_add(ms(timeout))
@@ -321,5 +344,72 @@ impl Queue for SqliteQueue {
             .map_err(q_err)?;
         self.notify.notify_waiters();
         Ok(Some(n as u64))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use std::time::Duration;
+
+    use super::super::{SqliteBackend, SqliteOptions};
+
+    /// A message past `max_receive_count` behind a backlog is never returned: it moves to the DLQ
+    /// when a receive reaches it, whatever the batch size.
+    #[tokio::test]
+    async fn over_received_messages_move_to_the_dlq_when_a_receive_reaches_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = SqliteBackend::open(
+            dir.path(),
+            SqliteOptions {
+                max_receive_count: 2,
+                visibility_timeout: Duration::from_secs(30),
+            },
+        )
+        .unwrap();
+        let (q, dlq) = (b.queue(), b.dlq());
+        for i in 0..3 {
+            q.send(&format!("poison-{i}")).await.unwrap();
+        }
+        // Each received twice, made visible again at once.
+        for _ in 0..2 {
+            let got = q.receive(10, Duration::ZERO, None).await.unwrap();
+            assert_eq!(got.len(), 3);
+            for m in got {
+                q.change_visibility(&m.receipt, Duration::ZERO)
+                    .await
+                    .unwrap();
+            }
+        }
+        for i in 0..25 {
+            q.send(&format!("fresh-{i}")).await.unwrap();
+        }
+        let mut fresh = Vec::new();
+        for batch in [1, 10, 3, 10, 10] {
+            let got = q.receive(batch, Duration::ZERO, None).await.unwrap();
+            assert!(got.len() <= batch as usize);
+            for m in got {
+                assert!(m.body.starts_with("fresh-"), "{} returned", m.body);
+                assert_eq!(m.receive_count, 1);
+                fresh.push(m.body);
+            }
+        }
+        fresh.sort();
+        fresh.dedup();
+        assert_eq!(fresh.len(), 25, "every fresh message, once");
+        let dead: Vec<String> = dlq
+            .peek(10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| m.body)
+            .collect();
+        assert_eq!(dead, vec!["poison-0", "poison-1", "poison-2"]);
+        assert!(
+            q.receive(10, Duration::ZERO, None)
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
 }

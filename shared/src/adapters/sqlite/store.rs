@@ -101,6 +101,12 @@ fn load(conn: &Connection, id: &str) -> Result<Option<StoredEvent>, StoreError> 
 }
 
 fn insert(conn: &Connection, e: &NewEvent) -> Result<bool, StoreError> {
+    insert_encoded(conn, e, &codec::encode_body(&e.body))
+}
+
+/// [`insert`] with the body already encoded (`codec::encode_body`), so that callers can compress
+/// before their job reaches the writer thread.
+fn insert_encoded(conn: &Connection, e: &NewEvent, body: &[u8]) -> Result<bool, StoreError> {
     // An expired item is gone, as DynamoDB's TTL would have removed it: it no longer dedupes.
     conn.prepare_cached("DELETE FROM events WHERE event_id = ?1 AND expires_at < ?2")
         .map_err(db_err)?
@@ -123,7 +129,7 @@ fn insert(conn: &Connection, e: &NewEvent) -> Result<bool, StoreError> {
             e.received_at,
             e.content_type,
             to_json(&e.headers)?,
-            codec::encode_body(&e.body),
+            body,
             e.secret_label,
             e.expires_at,
             e.lease.as_ref().map(|l| l.token.as_str()),
@@ -132,6 +138,22 @@ fn insert(conn: &Connection, e: &NewEvent) -> Result<bool, StoreError> {
         ])
         .map_err(db_err)?;
     Ok(n == 1)
+}
+
+/// What `put_new` does, inside the caller's writer transaction, with the body already encoded:
+/// insert the event unless its id is stored (and unexpired), else return the stored one.
+/// Keep in step with `SqliteStore::put_new` (the intake's tests compare what both store).
+pub(super) fn put_new_in(
+    conn: &Connection,
+    e: &NewEvent,
+    encoded_body: &[u8],
+) -> Result<PutOutcome, StoreError> {
+    if insert_encoded(conn, e, encoded_body)? {
+        return Ok(PutOutcome::Inserted);
+    }
+    let old = load(conn, e.event_id.as_str())?
+        .ok_or_else(|| StoreError::Unavailable("row vanished inside a transaction".into()))?;
+    Ok(PutOutcome::Duplicate(Box::new(old)))
 }
 
 /// Keyset cursor: newest-first position `(received_at, event_id)`.

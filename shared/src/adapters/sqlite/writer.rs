@@ -4,6 +4,7 @@
 
 use std::path::Path;
 use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 use tokio::sync::oneshot;
@@ -27,9 +28,10 @@ impl Writer {
         let mut conn = Connection::open(path).map_err(db_err)?;
         schema::configure(&conn).map_err(db_err)?;
         schema::migrate(&mut conn).map_err(db_err)?;
+        schema::configure_writer(&conn).map_err(db_err)?;
         let (tx, rx) = mpsc::channel::<Job>();
         std::thread::Builder::new()
-            .name("hookgate-sqlite-writer".into())
+            .name("sqlite-writer".into())
             .spawn(move || run(conn, rx))
             .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
         Ok(Self { tx })
@@ -83,7 +85,11 @@ fn in_savepoint<T>(
     }
 }
 
+/// How often the writer reports its commits and operations (at `debug`).
+const REPORT_EVERY: Duration = Duration::from_secs(5);
+
 fn run(conn: Connection, rx: mpsc::Receiver<Job>) {
+    let (mut commits, mut ops, mut since) = (0u64, 0u64, Instant::now());
     while let Ok(first) = rx.recv() {
         let mut jobs = vec![first];
         while jobs.len() < MAX_GROUP {
@@ -106,8 +112,19 @@ fn run(conn: Connection, rx: mpsc::Receiver<Job>) {
         if commit.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
         }
+        commits += 1;
+        ops += delivers.len() as u64;
         for d in delivers {
             d(commit.clone());
+        }
+        if since.elapsed() >= REPORT_EVERY {
+            tracing::debug!(
+                commits,
+                ops,
+                seconds = since.elapsed().as_secs_f64(),
+                "sqlite writer"
+            );
+            (commits, ops, since) = (0, 0, Instant::now());
         }
     }
 }

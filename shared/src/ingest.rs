@@ -228,9 +228,10 @@ impl Ingest {
         }
         match &result {
             Ok(Accepted::Handshake(_)) => span.in_scope(|| tracing::info!("handshake answered")),
-            Ok(Accepted::New { event_id } | Accepted::Duplicate { event_id }) => {
+            // The span already carries the event id (recorded where it was derived): recording it
+            // again would print it twice.
+            Ok(Accepted::New { .. } | Accepted::Duplicate { .. }) => {
                 let dup = matches!(result, Ok(Accepted::Duplicate { .. }));
-                span.record("event_id", event_id.as_str());
                 span.in_scope(|| tracing::info!(duplicate = dup, "accepted"));
             }
             Err(e) => span.in_scope(|| tracing::warn!(error = e.code(), reason = %e, "rejected")),

@@ -145,3 +145,60 @@ fn settings(timeouts: &TimeoutConfig) -> HttpConnectorSettings {
     b.set_read_timeout(timeouts.read_timeout());
     b.build()
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn every_sdk_client_uses_the_connector_built_with_the_client() {
+        // An "AWS" endpoint that counts requests and refuses them (400: no retry).
+        let hits = Arc::new(AtomicUsize::new(0));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let counter = hits.clone();
+        let app = axum::Router::new().fallback(move || {
+            let counter = counter.clone();
+            async move {
+                counter.fetch_add(1, Ordering::SeqCst);
+                (axum::http::StatusCode::BAD_REQUEST, "{}")
+            }
+        });
+        tokio::spawn(async move { axum::serve(listener, app).await });
+
+        let client = SdkHttpClient::new(&default_timeouts()).unwrap();
+        assert_eq!(client.connectors_built(), 1, "built with the client");
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .timeout_config(default_timeouts())
+            .http_client(client.shared())
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                "AKIDEXAMPLE",
+                "secret",
+                None,
+                None,
+                "test",
+            ))
+            .endpoint_url(format!("http://{addr}"))
+            .load()
+            .await;
+        let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        assert_eq!(
+            client.connectors_built(),
+            1,
+            "building SDK clients builds none"
+        );
+        assert!(dynamodb.list_tables().send().await.is_err());
+        assert!(sqs.list_queues().send().await.is_err());
+        assert!(hits.load(Ordering::SeqCst) >= 2, "the requests went out");
+        assert_eq!(
+            client.connectors_built(),
+            1,
+            "the requests used the connector built at start-up"
+        );
+    }
+}

@@ -12,9 +12,12 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
-# The functions and the hello world in one build (same features for what they share), the
-# harness apart (its dependencies must not change theirs).
-cargo build --release -p hookgate-ingest -p hookgate-processor -p hookgate-replay -p hookgate-hello-lambda
+# One build per function, as deployed: each links only its role's features of hookgate-shared, and
+# cargo unifies features across the packages of one build. The hello world on its own too (the
+# plain `cargo lambda new` floor), the harness apart (its dependencies must not change theirs).
+for p in hookgate-ingest hookgate-processor hookgate-replay hookgate-hello-lambda; do
+  cargo build --release -p "$p"
+done
 cargo build --release -p hookgate-e2e --bin hookgate-coldstart
 "$CARGO_TARGET_DIR/release/hookgate-coldstart" --bin-dir "$CARGO_TARGET_DIR/release" \
   --config "$root/infra/hookgate.toml" "$@"

@@ -26,8 +26,6 @@ export AWS_LC_SYS_NO_JITTER_ENTROPY=1
 archs=("$@")
 [ ${#archs[@]} -gt 0 ] || archs=(arm64 x86_64)
 packages=(hookgate-ingest hookgate-processor hookgate-replay)
-args=()
-for p in "${packages[@]}"; do args+=(--package "$p"); done
 budget=6000000
 status=0
 sizes=()
@@ -41,11 +39,13 @@ for arch in "${archs[@]}"; do
     echo "== rustup target add $triple"
     rustup target add "$triple"
   fi
-  echo "== cargo lambda build --release $flag ${args[*]} (CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
-  start=$SECONDS
-  cargo lambda build --release "$flag" "${args[@]}"
-  echo "== built in $((SECONDS - start))s"
   for p in "${packages[@]}"; do
+    # One build per function: each links only its role's features of hookgate-shared (cargo
+    # unifies features across the packages of one build).
+    echo "== cargo lambda build --release $flag --package $p (CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
+    start=$SECONDS
+    cargo lambda build --release "$flag" --package "$p"
+    echo "== built in $((SECONDS - start))s"
     f="$CARGO_TARGET_DIR/lambda/$p/bootstrap"
     if [ -f "$f" ]; then
       mkdir -p "$CARGO_TARGET_DIR/lambda-$arch/$p"

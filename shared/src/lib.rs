@@ -28,5 +28,7 @@ pub mod replay;
 pub mod routing;
 pub mod samples;
 pub mod secrets;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod verify;
 pub mod worker;

@@ -7,14 +7,30 @@
 //!
 //! Outcomes: 2xx is a success; 408, 429, 5xx, connection errors and timeouts are transient; any
 //! other status (3xx, as redirects are never followed, and the remaining 4xx) is permanent.
+//!
+//! The client is hyper 1 with hyper-rustls on aws-lc-rs: the stack the AWS SDK clients already
+//! link, so the processor carries one TLS implementation. It trusts the compiled-in root set
+//! ([`crate::tls`]; `HOOKGATE_TLS_NATIVE_ROOTS=1` adds the platform's), built once per process and
+//! shared by every `forward` handler; each handler has its own connection pool. `timeout` bounds
+//! the whole exchange (connect, TLS, request, response headers and the snippet read). As before
+//! (reqwest), user info in the URL becomes a `Basic` authorization unless one is configured, and
+//! `accept: */*` and the hookgate user agent are sent unless configured.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
-use reqwest::{StatusCode, Url};
+use bytes::Bytes;
+use http::header::{
+    ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, USER_AGENT,
+};
+use http::{Method, Request, StatusCode, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use url::Url;
 
 use super::{BuildError, ErrorKind, Event, Handler, HandlerError, HandlerReport};
 use crate::secrets::{SecretError, SecretRef, SecretResolver};
@@ -36,14 +52,63 @@ const RESERVED_PREFIX: &str = "x-hookgate-";
 
 pub struct ForwardHandler {
     name: String,
-    url: Url,
     /// The URL without user info, query or fragment: safe for messages and logs.
     shown_url: String,
     secret: Option<SecretRef>,
     secrets: Arc<SecretResolver>,
     extra_headers: HeaderMap,
     timeout: Duration,
-    client: reqwest::Client,
+    /// The URL as sent: without user info or fragment.
+    uri: Uri,
+    /// `Basic` credentials from the URL's user info, if any.
+    basic_auth: Option<HeaderValue>,
+    client: HttpClient,
+}
+
+type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+const USER_AGENT_VALUE: &str = concat!("hookgate/", env!("CARGO_PKG_VERSION"));
+
+/// The TLS configuration every `forward` handler of the process shares (root store parsed once).
+fn tls_config() -> Result<rustls::ClientConfig, String> {
+    static TLS: OnceLock<Result<rustls::ClientConfig, String>> = OnceLock::new();
+    TLS.get_or_init(|| crate::tls::client_config().map_err(|e| e.to_string()))
+        .clone()
+}
+
+/// A pooled HTTP/1.1 + HTTP/2 (ALPN) client for http and https URLs; redirects are not followed
+/// (hyper never does).
+fn http_client() -> Result<HttpClient, String> {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls_config()?)
+        .https_or_http()
+        .enable_http1()
+        .enable_http2()
+        .wrap_connector(http);
+    Ok(Client::builder(TokioExecutor::new())
+        .pool_timer(TokioTimer::new())
+        .pool_idle_timeout(Duration::from_secs(90))
+        .build(https))
+}
+
+/// The `Basic` authorization for a URL's user info (percent-decoded), as reqwest sent it.
+fn basic_auth(u: &Url) -> Option<HeaderValue> {
+    use base64::Engine;
+    if u.username().is_empty() && u.password().is_none() {
+        return None;
+    }
+    let mut plain = percent_decode(u.username());
+    plain.push(':');
+    if let Some(p) = u.password() {
+        plain.push_str(&percent_decode(p));
+    }
+    let encoded = base64::engine::general_purpose::STANDARD.encode(plain.as_bytes());
+    let mut v = HeaderValue::from_str(&format!("Basic {encoded}")).ok()?;
+    v.set_sensitive(true);
+    Some(v)
 }
 
 impl std::fmt::Debug for ForwardHandler {
@@ -96,21 +161,27 @@ impl ForwardHandler {
             hv.set_sensitive(true);
             extra_headers.append(hn, hv);
         }
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(timeout)
-            .timeout(timeout)
-            .user_agent(concat!("hookgate/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| fail(format!("cannot build the HTTP client: {}", error_chain(&e))))?;
+        let basic_auth = basic_auth(&parsed);
+        let mut sent = parsed.clone();
+        // Cannot fail for an http(s) URL (it has a host).
+        let _ = sent.set_username("");
+        let _ = sent.set_password(None);
+        sent.set_fragment(None);
+        let uri: Uri = sent
+            .as_str()
+            .parse()
+            .map_err(|e| fail(format!("`url` cannot be requested: {e}")))?;
+        let client =
+            http_client().map_err(|e| fail(format!("cannot build the HTTP client: {e}")))?;
         Ok(Self {
             name: name.to_owned(),
             shown_url: shown_url(&parsed),
-            url: parsed,
             secret,
             secrets,
             extra_headers,
             timeout,
+            uri,
+            basic_auth,
             client,
         })
     }
@@ -185,30 +256,36 @@ impl Handler for ForwardHandler {
         let started = Instant::now();
         let mut headers = self.request_headers(event)?;
         self.sign(event, &mut headers).await?;
+        if let Some(auth) = &self.basic_auth {
+            headers.entry(AUTHORIZATION).or_insert_with(|| auth.clone());
+        }
+        headers
+            .entry(ACCEPT)
+            .or_insert(HeaderValue::from_static("*/*"));
+        headers
+            .entry(USER_AGENT)
+            .or_insert(HeaderValue::from_static(USER_AGENT_VALUE));
+        let mut req = Request::builder()
+            .method(Method::POST)
+            .uri(self.uri.clone())
+            .body(Full::new(event.body.clone()))
+            .map_err(|e| {
+                HandlerError::permanent(format!(
+                    "cannot build the request to {}: {e}",
+                    self.shown_url
+                ))
+            })?;
+        *req.headers_mut() = headers;
 
-        let sent = self
-            .client
-            .post(self.url.clone())
-            .headers(headers)
-            .body(event.body.clone())
-            .send()
-            .await;
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let sent = tokio::time::timeout_at(deadline, self.client.request(req)).await;
         let resp = match sent {
-            Ok(r) => r,
-            Err(e) => {
-                let err = self.send_error(&e);
-                tracing::warn!(
-                    handler = %self.name,
-                    event_id = %event.event_id,
-                    elapsed_ms = started.elapsed().as_millis() as u64,
-                    error = %err.message,
-                    "forward failed"
-                );
-                return Err(err);
-            }
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => return Err(self.failed(event, started, self.send_error(&e))),
+            Err(_) => return Err(self.failed(event, started, self.timed_out())),
         };
         let status = resp.status();
-        let snippet = read_snippet(resp).await;
+        let snippet = read_snippet(resp.into_body(), deadline).await;
         let code = status.as_u16();
         tracing::debug!(
             handler = %self.name,
@@ -243,21 +320,29 @@ impl Handler for ForwardHandler {
 }
 
 impl ForwardHandler {
-    fn send_error(&self, e: &reqwest::Error) -> HandlerError {
+    fn failed(&self, event: &Event, started: Instant, err: HandlerError) -> HandlerError {
+        tracing::warn!(
+            handler = %self.name,
+            event_id = %event.event_id,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            error = %err.message,
+            "forward failed"
+        );
+        err
+    }
+
+    fn timed_out(&self) -> HandlerError {
+        HandlerError::transient(format!(
+            "POST {} timed out after {}",
+            self.shown_url,
+            humantime::format_duration(self.timeout)
+        ))
+    }
+
+    fn send_error(&self, e: &hyper_util::client::legacy::Error) -> HandlerError {
         let detail = error_chain(e);
-        if e.is_timeout() {
-            HandlerError::transient(format!(
-                "POST {} timed out after {}",
-                self.shown_url,
-                humantime::format_duration(self.timeout)
-            ))
-        } else if e.is_connect() {
+        if e.is_connect() {
             HandlerError::transient(format!("cannot connect to {}: {detail}", self.shown_url))
-        } else if e.is_builder() {
-            HandlerError::permanent(format!(
-                "cannot build the request to {}: {detail}",
-                self.shown_url
-            ))
         } else {
             HandlerError::transient(format!("POST {} failed: {detail}", self.shown_url))
         }
@@ -281,16 +366,22 @@ fn secret_error(e: &SecretError) -> HandlerError {
     }
 }
 
-/// Up to [`RESPONSE_SNIPPET_BYTES`] of the response body, reading no more than that.
-async fn read_snippet(mut resp: reqwest::Response) -> Option<String> {
+/// Up to [`RESPONSE_SNIPPET_BYTES`] of the response body, reading no more than that, until
+/// `deadline`.
+async fn read_snippet(
+    mut body: hyper::body::Incoming,
+    deadline: tokio::time::Instant,
+) -> Option<String> {
     let mut buf: Vec<u8> = Vec::new();
     while buf.len() < RESPONSE_SNIPPET_BYTES {
-        match resp.chunk().await {
-            Ok(Some(chunk)) => {
-                let room = RESPONSE_SNIPPET_BYTES - buf.len();
-                buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        match tokio::time::timeout_at(deadline, body.frame()).await {
+            Ok(Some(Ok(frame))) => {
+                if let Some(chunk) = frame.data_ref() {
+                    let room = RESPONSE_SNIPPET_BYTES - buf.len();
+                    buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                }
             }
-            Ok(None) | Err(_) => break,
+            Ok(None | Some(Err(_))) | Err(_) => break,
         }
     }
     if buf.is_empty() {
@@ -322,14 +413,10 @@ fn shown_url(u: &Url) -> String {
     s
 }
 
-/// An error and its sources, without the URL reqwest would include.
-fn error_chain(e: &reqwest::Error) -> String {
+/// An error and its sources (hyper's errors never include the URL).
+fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
-    if let Some(u) = e.url() {
-        // reqwest appends " for url (…)"; the URL may carry credentials in its query.
-        out = out.replace(&format!(" for url ({u})"), "");
-    }
-    let mut src = std::error::Error::source(e);
+    let mut src = e.source();
     while let Some(s) = src {
         let t = s.to_string();
         if !out.contains(&t) {
@@ -339,6 +426,31 @@ fn error_chain(e: &reqwest::Error) -> String {
         src = s.source();
     }
     out
+}
+
+/// `%XX` sequences decoded (lossy UTF-8); anything else kept as is.
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let byte = (b[i] == b'%')
+            .then(|| b.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match byte {
+            Some(v) => {
+                out.push(v);
+                i += 3;
+            }
+            None => {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Percent-encodes what a header value cannot carry (controls, non-ASCII).
@@ -393,6 +505,36 @@ mod tests {
     fn url_shown_without_credentials() {
         let u = Url::parse("https://user:pw@example.com:8443/hook?token=abc#x").unwrap();
         assert_eq!(shown_url(&u), "https://example.com:8443/hook");
+    }
+
+    #[test]
+    fn user_info_becomes_basic_auth_and_leaves_the_url() {
+        let u = Url::parse("https://us%40er:p%3Aw@example.com/hook").unwrap();
+        let v = basic_auth(&u).unwrap();
+        assert!(v.is_sensitive());
+        // base64("us@er:p:w")
+        assert_eq!(v.to_str().unwrap(), "Basic dXNAZXI6cDp3");
+        assert_eq!(
+            basic_auth(&Url::parse("https://user@example.com/").unwrap())
+                .unwrap()
+                .to_str()
+                .unwrap(),
+            "Basic dXNlcjo="
+        );
+        assert!(basic_auth(&Url::parse("https://example.com/").unwrap()).is_none());
+        assert_eq!(percent_decode("a%20b%zz%4"), "a b%zz%4");
+
+        let h = ForwardHandler::new(
+            "f",
+            "https://user:pw@example.com:8443/hook?token=abc#frag",
+            None,
+            Duration::from_secs(1),
+            &BTreeMap::new(),
+            Arc::new(SecretResolver::local()),
+        )
+        .unwrap();
+        assert_eq!(h.uri.to_string(), "https://example.com:8443/hook?token=abc");
+        assert!(h.basic_auth.is_some());
     }
 
     #[test]

@@ -1,8 +1,15 @@
 //! Handlers: what runs for a routed event. A [`Handler`] reports success, or an error that is
 //! transient (retried with backoff) or permanent (recorded, not retried). Registered by name from
 //! `[handlers.NAME]`.
+//!
+//! `log` is always built in; `forward` and `exec` are the cargo features `handler-forward` and
+//! `handler-exec` of this crate, and the AWS kinds come from the `extra` factory
+//! ([`crate::adapters::aws::AwsHandlerFactory`]). A binary built without a kind refuses a config
+//! that names it, at start-up ([`Handlers::build`]).
 
+#[cfg(feature = "handler-exec")]
 mod exec;
+#[cfg(feature = "handler-forward")]
 mod forward;
 mod log;
 
@@ -17,7 +24,9 @@ use crate::config::HandlerConfig;
 use crate::model::{DeliveryId, EventId, Generation, Millis, SourceName};
 use crate::secrets::SecretResolver;
 
+#[cfg(feature = "handler-exec")]
 pub use exec::{EX_TEMPFAIL, ExecHandler, OUTPUT_TAIL_BYTES};
+#[cfg(feature = "handler-forward")]
 pub use forward::{ForwardHandler, RESPONSE_SNIPPET_BYTES, webhook_id};
 pub use log::LogHandler;
 
@@ -131,10 +140,13 @@ impl Handlers {
         secrets: Arc<SecretResolver>,
         extra: ExtraFactory<'_>,
     ) -> Result<Self, BuildError> {
+        #[cfg(not(feature = "handler-forward"))]
+        let _ = secrets; // only `forward` signs
         let mut by_name: BTreeMap<String, Arc<dyn Handler>> = BTreeMap::new();
         for (name, cfg) in config {
             let h: Arc<dyn Handler> = match cfg {
                 HandlerConfig::Log { level } => Arc::new(LogHandler::new(name, *level)),
+                #[cfg(feature = "handler-forward")]
                 HandlerConfig::Forward {
                     url,
                     secret,
@@ -148,6 +160,7 @@ impl Handlers {
                     headers,
                     Arc::clone(&secrets),
                 )?),
+                #[cfg(feature = "handler-exec")]
                 HandlerConfig::Exec {
                     command,
                     args,
@@ -165,7 +178,9 @@ impl Handlers {
                 other => extra(name, other).ok_or_else(|| BuildError {
                     name: name.clone(),
                     message: format!(
-                        "handler kind `{}` is not available in this binary",
+                        "handler kind `{}` is not built into this binary (hookgate-shared \
+                         feature `handler-{}`; the processor function and the CLI have every kind)",
+                        other.kind(),
                         other.kind()
                     ),
                 })?,
@@ -186,5 +201,69 @@ impl Handlers {
 
     pub fn names(&self) -> impl Iterator<Item = &String> {
         self.by_name.keys()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn build(toml: &str, extra: ExtraFactory<'_>) -> Result<Handlers, BuildError> {
+        let cfg = Config::parse(toml, "test.toml").expect("config");
+        Handlers::build(&cfg.handlers, Arc::new(SecretResolver::local()), extra)
+    }
+
+    #[test]
+    fn a_kind_nobody_builds_is_refused_by_name() {
+        let err = build(
+            "[handlers.bus]\nkind = \"eventbridge\"\nbus = \"default\"\n",
+            &|_, _| None,
+        )
+        .err()
+        .expect("refused");
+        assert_eq!(err.name, "bus");
+        assert!(
+            err.message
+                .contains("`eventbridge` is not built into this binary"),
+            "{}",
+            err.message
+        );
+        assert!(
+            err.message.contains("handler-eventbridge"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn log_is_always_built_in() {
+        let h = build("[handlers.l]\nkind = \"log\"\n", &|_, _| None).expect("built");
+        assert!(h.get("l").is_some());
+    }
+
+    #[cfg(not(feature = "handler-forward"))]
+    #[test]
+    fn forward_is_refused_without_its_feature() {
+        let err = build(
+            "[handlers.f]\nkind = \"forward\"\nurl = \"https://example.com/hook\"\n",
+            &|_, _| None,
+        )
+        .err()
+        .expect("refused");
+        assert!(err.message.contains("handler-forward"), "{}", err.message);
+    }
+
+    #[cfg(not(feature = "handler-exec"))]
+    #[test]
+    fn exec_is_refused_without_its_feature() {
+        let err = build(
+            "[handlers.x]\nkind = \"exec\"\ncommand = [\"true\"]\n",
+            &|_, _| None,
+        )
+        .err()
+        .expect("refused");
+        assert!(err.message.contains("handler-exec"), "{}", err.message);
     }
 }

@@ -1,15 +1,21 @@
 //! Start-up of a Lambda function: configuration from the environment, AWS clients built once
-//! (no network call), the app assembled. See `infra/README.md` for the environment contract.
+//! (no network call, one HTTP client shared by all), the app assembled. See `infra/README.md` for
+//! the environment contract.
+//!
+//! Each function links only what its role runs (cargo features of this crate, set in its
+//! `Cargo.toml`): ingest and replay run no handler, so they build none (a handler's config is
+//! checked where it runs: the processor, which has every kind).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::adapters::aws::{
-    AwsHandlerFactory, DynamoStore, SecretsManagerStore, SqsQueue, payload_bucket_from_env,
+    DynamoStore, SecretsManagerStore, SqsQueue, load_sdk_config, payload_bucket_from_env,
 };
 use crate::app::{App, Backend};
 use crate::clock::SystemClock;
 use crate::config::Config;
+use crate::handlers::Handlers;
 use crate::secrets::SecretResolver;
 
 /// Which function is starting (each reads only what it needs).
@@ -61,7 +67,7 @@ pub async fn app_from_env(role: Role) -> Result<App, BootError> {
     } else {
         std::env::var("HOOKGATE_DLQ_URL").unwrap_or_default()
     };
-    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let sdk = load_sdk_config().await;
     let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let backend = Backend {
@@ -77,13 +83,21 @@ pub async fn app_from_env(role: Role) -> Result<App, BootError> {
         ))),
         SECRET_TTL,
     ));
-    let aws_handlers = AwsHandlerFactory::new(&sdk);
-    let extra = |name: &str, cfg: &crate::config::HandlerConfig| aws_handlers.build(name, cfg);
-    Ok(App::build(
+    let handlers = match role {
+        Role::Processor => {
+            let aws_handlers = crate::adapters::aws::AwsHandlerFactory::new(&sdk);
+            let extra =
+                |name: &str, cfg: &crate::config::HandlerConfig| aws_handlers.build(name, cfg);
+            Handlers::build(&config.handlers, secrets.clone(), &extra)
+                .map_err(|e| crate::app::AppError(e.to_string()))?
+        }
+        Role::Ingest | Role::Replay => Handlers::default(),
+    };
+    Ok(App::with_handlers(
         config,
         backend,
         secrets,
-        &extra,
+        handlers,
         Arc::new(SystemClock),
     )?)
 }

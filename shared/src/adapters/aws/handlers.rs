@@ -11,22 +11,30 @@
 //!   signals "do not retry" by raising an error of such a type. Invocation failures follow the
 //!   same rules as `eventbridge`, with `ResourceNotFound`, `AccessDenied` and
 //!   `InvalidRequestContent` permanent.
+//!
+//! Each kind is a cargo feature of this crate (`handler-eventbridge`, `handler-lambda`); a binary
+//! built without one refuses a config that names it ([`crate::handlers::Handlers::build`]).
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use aws_config::SdkConfig;
-use aws_sdk_eventbridge::primitives::DateTime;
-use aws_sdk_eventbridge::types::PutEventsRequestEntry;
-use aws_sdk_lambda::primitives::Blob;
 
-use super::{ActionTable, AwsError, AwsErrorKind};
+use super::ActionTable;
 use crate::config::HandlerConfig;
-use crate::handlers::{Event, Handler, HandlerError, HandlerReport};
+use crate::handlers::Handler;
+#[cfg(any(feature = "handler-eventbridge", feature = "handler-lambda"))]
+use {
+    super::{AwsError, AwsErrorKind},
+    crate::handlers::{Event, HandlerError, HandlerReport},
+    async_trait::async_trait,
+    std::sync::OnceLock,
+};
 
 /// EventBridge's largest entry (256 KiB).
+#[cfg(feature = "handler-eventbridge")]
 const MAX_ENTRY_BYTES: usize = 256 * 1024;
 /// How much of a function's answer is kept on the attempt.
+#[cfg(any(feature = "handler-eventbridge", feature = "handler-lambda"))]
 const OUTPUT_BYTES: usize = 512;
 
 /// The IAM actions each handler kind calls.
@@ -35,41 +43,66 @@ pub const HANDLER_ACTIONS: ActionTable = &[
     ("lambda", &["lambda:InvokeFunction"]),
 ];
 
-/// Builds `eventbridge` and `lambda` handlers from their config; other kinds are not its business.
+/// Builds `eventbridge` and `lambda` handlers from their config (the kinds this binary was built
+/// with); other kinds are not its business. Each SDK client is built with the first handler that
+/// needs it (none for a config without such handlers), then shared by every handler of its kind.
 #[derive(Clone)]
 pub struct AwsHandlerFactory {
-    events: aws_sdk_eventbridge::Client,
-    lambda: aws_sdk_lambda::Client,
+    #[cfg_attr(
+        not(any(feature = "handler-eventbridge", feature = "handler-lambda")),
+        allow(dead_code)
+    )]
+    sdk: SdkConfig,
+    #[cfg(feature = "handler-eventbridge")]
+    events: OnceLock<aws_sdk_eventbridge::Client>,
+    #[cfg(feature = "handler-lambda")]
+    lambda: OnceLock<aws_sdk_lambda::Client>,
 }
 
 impl AwsHandlerFactory {
-    /// No network call.
+    /// No network call, no client built yet.
     pub fn new(sdk: &SdkConfig) -> Self {
         Self {
-            events: aws_sdk_eventbridge::Client::new(sdk),
-            lambda: aws_sdk_lambda::Client::new(sdk),
+            sdk: sdk.clone(),
+            #[cfg(feature = "handler-eventbridge")]
+            events: OnceLock::new(),
+            #[cfg(feature = "handler-lambda")]
+            lambda: OnceLock::new(),
         }
     }
 
-    /// The `extra` factory for [`crate::handlers::Handlers::build`].
+    /// The `extra` factory for [`crate::handlers::Handlers::build`]: `None` for a kind it does not
+    /// build (including one this binary was built without).
     pub fn build(&self, name: &str, cfg: &HandlerConfig) -> Option<Arc<dyn Handler>> {
         match cfg {
+            #[cfg(feature = "handler-eventbridge")]
             HandlerConfig::Eventbridge { bus, source } => Some(Arc::new(EventBridgeHandler {
-                client: self.events.clone(),
+                client: self
+                    .events
+                    .get_or_init(|| aws_sdk_eventbridge::Client::new(&self.sdk))
+                    .clone(),
                 bus: bus.clone(),
                 source: source.clone(),
                 name: name.to_owned(),
             })),
+            #[cfg(feature = "handler-lambda")]
             HandlerConfig::Lambda { function } => Some(Arc::new(LambdaHandler {
-                client: self.lambda.clone(),
+                client: self
+                    .lambda
+                    .get_or_init(|| aws_sdk_lambda::Client::new(&self.sdk))
+                    .clone(),
                 function: function.clone(),
             })),
-            _ => None,
+            _ => {
+                let _ = name;
+                None
+            }
         }
     }
 }
 
 /// Transient or permanent, from a classified SDK error.
+#[cfg(any(feature = "handler-eventbridge", feature = "handler-lambda"))]
 fn from_aws(e: &AwsError, permanent_codes: &[&str]) -> HandlerError {
     let permanent = matches!(e.kind, AwsErrorKind::Rejected | AwsErrorKind::Construction)
         || permanent_codes.iter().any(|c| e.code_is(c));
@@ -91,6 +124,7 @@ fn from_aws(e: &AwsError, permanent_codes: &[&str]) -> HandlerError {
     err
 }
 
+#[cfg(any(feature = "handler-eventbridge", feature = "handler-lambda"))]
 fn cut(s: &str, max: usize) -> String {
     if s.len() <= max {
         return s.to_owned();
@@ -102,6 +136,7 @@ fn cut(s: &str, max: usize) -> String {
     s[..end].to_owned()
 }
 
+#[cfg(feature = "handler-eventbridge")]
 pub struct EventBridgeHandler {
     client: aws_sdk_eventbridge::Client,
     bus: String,
@@ -109,9 +144,13 @@ pub struct EventBridgeHandler {
     name: String,
 }
 
+#[cfg(feature = "handler-eventbridge")]
 #[async_trait]
 impl Handler for EventBridgeHandler {
     async fn handle(&self, e: &Event) -> Result<HandlerReport, HandlerError> {
+        use aws_sdk_eventbridge::primitives::DateTime;
+        use aws_sdk_eventbridge::types::PutEventsRequestEntry;
+
         let detail = e.envelope().to_string();
         if detail.len() > MAX_ENTRY_BYTES {
             return Err(HandlerError::permanent(format!(
@@ -168,20 +207,25 @@ impl Handler for EventBridgeHandler {
 }
 
 /// EventBridge entry error codes worth retrying.
+#[cfg(feature = "handler-eventbridge")]
 pub fn entry_error_is_transient(code: &str) -> bool {
     code.contains("Throttl")
         || code.contains("InternalFailure")
         || code.contains("InternalException")
 }
 
+#[cfg(feature = "handler-lambda")]
 pub struct LambdaHandler {
     client: aws_sdk_lambda::Client,
     function: String,
 }
 
+#[cfg(feature = "handler-lambda")]
 #[async_trait]
 impl Handler for LambdaHandler {
     async fn handle(&self, e: &Event) -> Result<HandlerReport, HandlerError> {
+        use aws_sdk_lambda::primitives::Blob;
+
         let payload = serde_json::to_vec(&e.envelope())
             .map_err(|err| HandlerError::permanent(err.to_string()))?;
         let out = self
@@ -233,6 +277,7 @@ impl Handler for LambdaHandler {
 }
 
 /// `errorType` and `errorMessage` of a Lambda error payload (empty when absent).
+#[cfg(feature = "handler-lambda")]
 pub fn function_error(payload: &str) -> (String, String) {
     let v: serde_json::Value = serde_json::from_str(payload).unwrap_or_default();
     let s = |k: &str| {
@@ -245,13 +290,14 @@ pub fn function_error(payload: &str) -> (String, String) {
 }
 
 /// The convention for "do not retry" errors raised by a target function.
+#[cfg(feature = "handler-lambda")]
 pub fn is_permanent_error_type(error_type: &str) -> bool {
     ["Permanent", "Validation", "BadRequest", "InvalidInput"]
         .iter()
         .any(|k| error_type.contains(k))
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "handler-eventbridge", feature = "handler-lambda"))]
 mod tests {
     use super::*;
 

@@ -1,10 +1,12 @@
 //! The AWS backend: DynamoDB store, SQS queues, Secrets Manager.
 //!
 //! Clients are built once from an [`SdkConfig`] with no network call; [`load_sdk_config`] reads
-//! the environment (region, the default credential chain, `AWS_ENDPOINT_URL`…).
+//! the environment (region, the default credential chain, `AWS_ENDPOINT_URL`…) and gives every
+//! client of the process one HTTP client ([`http::SdkHttpClient`]).
 
 mod error;
 pub mod handlers;
+pub mod http;
 mod item;
 mod payloads;
 pub mod provision;
@@ -28,11 +30,19 @@ pub use secrets::SecretsManagerStore;
 pub use store::DynamoStore;
 
 /// Loads the SDK configuration from the environment: region, the default credential chain
-/// (environment, profile, web identity, ECS, IMDS) and `AWS_ENDPOINT_URL[_<SERVICE>]`.
+/// (environment, profile, web identity, ECS, IMDS) and `AWS_ENDPOINT_URL[_<SERVICE>]`, with the
+/// SDK's default timeouts and the shared HTTP client (compiled-in root certificates; see
+/// [`http`]), which the credential providers use too. No network call.
 pub async fn load_sdk_config() -> SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .load()
-        .await
+    let timeouts = http::default_timeouts();
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(timeouts.clone());
+    match http::SdkHttpClient::new(&timeouts) {
+        Ok(client) => loader = loader.http_client(client.shared()),
+        // Not expected (the TLS context is only checked later); the SDK's default client then.
+        Err(e) => tracing::warn!(error = %e, "cannot build the shared HTTP client"),
+    }
+    loader.load().await
 }
 
 /// Every AWS adapter, built from one configuration.

@@ -2,6 +2,8 @@
 # Local throughput, side by side: the same signed GitHub load (2 KB push bodies, unique delivery
 # ids, concurrency 64) against `hookgate serve` (SQLite, group commit, `log` handler) and against a
 # bare axum server answering 202, in one run; checks every 2xx event is stored and the queue drains.
+# Side by side (no budget): the Python peer, scripts/python_peer.py (FastAPI, one uvicorn worker,
+# the same HMAC check and a durable SQLite write per delivery).
 #
 #   scripts/load.sh                      # 20000 requests per run
 #   scripts/load.sh --requests 50000     # more (any hookgate-load flag)
@@ -18,4 +20,6 @@ cargo build --release -p hookgate-e2e --bin hookgate-load --bin hookgate-bare
 bin="$CARGO_TARGET_DIR/release"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-"$bin/hookgate-load" --hookgate "$bin/hookgate" --bare "$bin/hookgate-bare" --work "$work" "$@"
+scripts/venv.sh  # the Python peer (FastAPI + uvicorn) runs from the project's .venv
+"$bin/hookgate-load" --hookgate "$bin/hookgate" --bare "$bin/hookgate-bare" \
+  --peer "$root/scripts/python_peer.py" --python "$root/.venv/bin/python" --work "$work" "$@"

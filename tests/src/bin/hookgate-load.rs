@@ -7,7 +7,10 @@
 //! 1. `hookgate-bare`: an axum server that answers 202 and does nothing (the floor);
 //! 2. `hookgate serve` on a fresh SQLite data dir (demo config: `github` → the `log` handler),
 //!    while a monitor reads the data dir to see how fast the queue drains;
-//! 3. `hookgate-bare` again (the floor is the mean of both runs, so drift in what the machine is
+//! 3. with `--peer SCRIPT --python PYTHON`, the Python peer (`scripts/python_peer.py`: FastAPI on
+//!    one uvicorn worker, the same HMAC check and a durable SQLite write per delivery): a side by
+//!    side figure, not a budget;
+//! 4. `hookgate-bare` again (the floor is the mean of both runs, so drift in what the machine is
 //!    doing weighs on both sides).
 //!
 //! Then every event hookgate answered 2xx for must be in the data dir, and the budgets are checked:
@@ -16,7 +19,8 @@
 //! last success, against requests per second; the 5 % allows for the last batch in flight and the
 //! monitor's 50 ms poll). Exit status 1 when a budget fails.
 //!
-//! Usage: `hookgate-load --hookgate BIN --bare BIN [--requests N] [--concurrency C] [--work DIR]`
+//! Usage: `hookgate-load --hookgate BIN --bare BIN [--peer SCRIPT --python PYTHON] [--requests N]
+//! [--concurrency C] [--work DIR]`
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
@@ -34,6 +38,8 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 struct Options {
     hookgate: PathBuf,
     bare: PathBuf,
+    /// The Python peer: (interpreter, script).
+    peer: Option<(PathBuf, PathBuf)>,
     requests: usize,
     concurrency: usize,
     work: PathBuf,
@@ -43,6 +49,8 @@ fn options() -> Result<Options, Error> {
     let mut args = std::env::args().skip(1);
     let mut hookgate = None;
     let mut bare = None;
+    let mut peer_script = None;
+    let mut python = None;
     let mut requests = 20_000;
     let mut concurrency = 64;
     let mut work = std::env::temp_dir().join(format!("hookgate-load-{}", std::process::id()));
@@ -51,6 +59,8 @@ fn options() -> Result<Options, Error> {
         match a.as_str() {
             "--hookgate" => hookgate = Some(PathBuf::from(value()?)),
             "--bare" => bare = Some(PathBuf::from(value()?)),
+            "--peer" => peer_script = Some(PathBuf::from(value()?)),
+            "--python" => python = Some(PathBuf::from(value()?)),
             "--requests" => requests = value()?.parse()?,
             "--concurrency" => concurrency = value()?.parse()?,
             "--work" => work = PathBuf::from(value()?),
@@ -60,6 +70,11 @@ fn options() -> Result<Options, Error> {
     Ok(Options {
         hookgate: hookgate.ok_or("--hookgate BIN is required")?,
         bare: bare.ok_or("--bare BIN is required")?,
+        peer: match (python, peer_script) {
+            (Some(py), Some(script)) => Some((py, script)),
+            (None, None) => None,
+            _ => return Err("--peer and --python go together".into()),
+        },
         requests,
         concurrency: concurrency.max(1),
         work,
@@ -341,7 +356,13 @@ fn real_main() -> Result<bool, Error> {
     let mut hookgate_run = None;
     let mut drain = None;
     let mut stored_ok = false;
-    for (step, name) in ["bare", "hookgate", "bare"].into_iter().enumerate() {
+    let mut peer_run = None;
+    let steps: &[&str] = if opt.peer.is_some() {
+        &["bare", "hookgate", "peer", "bare"]
+    } else {
+        &["bare", "hookgate", "bare"]
+    };
+    for (step, &name) in steps.iter().enumerate() {
         let warmup = Arc::new(deliveries(&format!("{run_id}-{step}-warm"), warm)?);
         let batch = Arc::new(deliveries(&format!("{run_id}-{step}"), opt.requests)?);
         if name == "bare" {
@@ -354,6 +375,38 @@ fn real_main() -> Result<bool, Error> {
             println!("{}", run.line("bare"));
             server.stop();
             bare_runs.push(run);
+            continue;
+        }
+        if let ("peer", Some((python, script))) = (name, &opt.peer) {
+            let db = opt.work.join("peer.db");
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(opt.work.join(format!("peer.db{suffix}")));
+            }
+            let mut cmd = Command::new(python);
+            cmd.arg(script).arg(&db).env("PEER_SECRET", GITHUB_SECRET);
+            let server = Server::start(cmd, &opt.work.join("peer.log"), "listening on http://")?;
+            let url = format!("http://{}/webhooks/github", server.addr);
+            let warm_run = rt.block_on(load(&url, warmup, opt.concurrency))?;
+            let run = rt.block_on(load(&url, batch, opt.concurrency))?;
+            println!("{}", run.line("python"));
+            server.stop();
+            // The peer's 2xx must be stored too, or its figure would mean nothing.
+            let conn = read_only(&db)?;
+            let mut stmt = conn.prepare("SELECT delivery_id FROM events")?;
+            let stored: HashSet<String> = stmt
+                .query_map([], |r| r.get::<_, String>(0))?
+                .collect::<Result<_, _>>()?;
+            let answered: Vec<&String> = run.accepted.iter().chain(&warm_run.accepted).collect();
+            let missing = answered.iter().filter(|id| !stored.contains(**id)).count();
+            println!(
+                "stored     {} of {} deliveries the Python peer answered 2xx are in its database",
+                answered.len() - missing,
+                answered.len()
+            );
+            if missing > 0 || run.accepted.len() != opt.requests {
+                return Err("the Python peer lost or refused deliveries".into());
+            }
+            peer_run = Some(run);
             continue;
         }
         let data_dir = opt.work.join("data");
@@ -454,6 +507,13 @@ fn real_main() -> Result<bool, Error> {
     println!();
     println!("req/s      hookgate / bare = {rps_ratio:.2}   (budget >= 0.40)");
     println!("p99        hookgate / bare = {p99_ratio:.2}   (budget <= 5.00)");
+    if let Some(peer) = &peer_run {
+        println!(
+            "python     hookgate / Python peer: req/s {:.1}x, p99 {:.2}x   (side by side, no budget)",
+            hg.rps() / peer.rps(),
+            ms(hg.percentile(0.99)) / ms(peer.percentile(0.99))
+        );
+    }
     let (ingest_end, drained_at, queued_at_end) = drain.ok_or("no drain figures")?;
     let ingest_rate = hg.accepted.len() as f64 / ingest_end.as_secs_f64();
     let drain_ratio = match drained_at {

@@ -83,7 +83,7 @@ pub fn open_local(data_dir: &Path, config: &Config) -> anyhow::Result<Opened> {
 }
 
 async fn open_aws(a: &AwsArgs) -> anyhow::Result<Opened> {
-    let sdk = load_sdk_config().await;
+    let sdk = load_sdk_config().await?;
     let (table, queue_url, dlq_url) = match &a.stack {
         Some(stack) => crate::stack::outputs(&sdk, stack, a).await?,
         None => match (&a.table, &a.queue_url, &a.dlq_url) {
@@ -126,7 +126,7 @@ pub async fn app(cli: &Cli, config: Config, aws: bool) -> anyhow::Result<(App, S
     // environment); the SDK is only loaded when the config uses them.
     let factory = match opened.aws_handlers {
         Some(f) => Some(f),
-        None if wants_aws_handlers => Some(AwsHandlerFactory::new(&load_sdk_config().await)),
+        None if wants_aws_handlers => Some(AwsHandlerFactory::new(&load_sdk_config().await?)),
         None => None,
     };
     let extra = |name: &str, cfg: &HandlerConfig| -> Option<Arc<dyn Handler>> {

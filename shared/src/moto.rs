@@ -173,13 +173,17 @@ wait "$p" 2>/dev/null"#;
     }
 
     /// A fresh SDK configuration for this server: us-east-1, static dummy credentials, the
-    /// endpoint. Build one per test: an HTTP client must not outlive the runtime it ran on.
+    /// endpoint, and the production HTTP client ([`crate::adapters::aws::http`]; the SDK crates
+    /// have no other). Build one per test: an HTTP client must not outlive the runtime it ran on.
     pub async fn sdk_config(&self) -> SdkConfig {
         let timeouts = aws_config::timeout::TimeoutConfig::builder()
             .connect_timeout(Duration::from_secs(5))
             .operation_timeout(Duration::from_secs(60))
             .build();
+        let client = crate::adapters::aws::http::SdkHttpClient::new(&timeouts)
+            .unwrap_or_else(|e| panic!("the SDK HTTP client: {e}"));
         aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .http_client(client.shared())
             .region(aws_config::Region::new("us-east-1"))
             .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
                 "testing", "testing", None, None, "moto",

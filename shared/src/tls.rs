@@ -1,5 +1,5 @@
-//! Outbound TLS: rustls on aws-lc-rs (the AWS SDK's own stack, so a process links one TLS
-//! implementation), trusting a root set compiled into the binary (Mozilla's, from
+//! Outbound TLS: rustls on ring (the AWS SDK clients' stack too, through
+//! [`crate::adapters::aws::http`], so a process links one TLS implementation), trusting a root set compiled into the binary (Mozilla's, from
 //! `webpki-root-certs`). Building a client therefore reads no file: the platform store
 //! (`/etc/ssl/certs`, one file per certificate on Debian) is not scanned at start-up.
 //!
@@ -56,11 +56,11 @@ pub fn root_store() -> rustls::RootCertStore {
     roots
 }
 
-/// A rustls client configuration on aws-lc-rs with [`root_store`] (no ALPN: the connector sets
+/// A rustls client configuration on ring with [`root_store`] (no ALPN: the connector sets
 /// it).
 #[cfg(feature = "handler-forward")]
 pub fn client_config() -> Result<rustls::ClientConfig, rustls::Error> {
-    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
     Ok(rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_root_certificates(root_store())

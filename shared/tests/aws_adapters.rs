@@ -618,7 +618,12 @@ async fn oversized_item_is_too_large_and_dead_endpoint_is_unavailable() {
         .local_addr()
         .unwrap()
         .port();
+    let client = hookgate_shared::adapters::aws::http::SdkHttpClient::new(
+        &hookgate_shared::adapters::aws::http::default_timeouts(),
+    )
+    .unwrap();
     let dead = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(client.shared())
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
             "x", "x", None, None, "test",

@@ -12,7 +12,7 @@ pub async fn run(cli: &Cli, cmd: &AwsCmd) -> anyhow::Result<ExitCode> {
             let mut opts = ProvisionOptions::new(prefix.clone());
             opts.max_receive_count = loaded.config.queue.max_receive_count;
             opts.visibility_timeout = loaded.config.queue.visibility_timeout;
-            let sdk = load_sdk_config().await;
+            let sdk = load_sdk_config().await?;
             let p = provision(&sdk, &opts).await?;
             eprintln!(
                 "{} table {}, queue {}, dead-letter queue {} (max_receive_count {})",

@@ -8,7 +8,7 @@
 //! Outcomes: 2xx is a success; 408, 429, 5xx, connection errors and timeouts are transient; any
 //! other status (3xx, as redirects are never followed, and the remaining 4xx) is permanent.
 //!
-//! The client is hyper 1 with hyper-rustls on aws-lc-rs: the stack the AWS SDK clients already
+//! The client is hyper 1 with hyper-rustls on ring: the stack the AWS SDK clients already
 //! link, so the processor carries one TLS implementation. It trusts the compiled-in root set
 //! ([`crate::tls`]; `HOOKGATE_TLS_NATIVE_ROOTS=1` adds the platform's), built once per process and
 //! shared by every `forward` handler; each handler has its own connection pool. `timeout` bounds

@@ -34,6 +34,8 @@ pub enum BootError {
     Config(#[from] crate::config::ConfigError),
     #[error("{0}")]
     App(#[from] crate::app::AppError),
+    #[error("cannot build the AWS SDK's HTTP client: {0}")]
+    HttpClient(#[from] crate::adapters::aws::HttpClientError),
 }
 
 /// How long a secret fetched from Secrets Manager is reused.
@@ -67,7 +69,7 @@ pub async fn app_from_env(role: Role) -> Result<App, BootError> {
     } else {
         std::env::var("HOOKGATE_DLQ_URL").unwrap_or_default()
     };
-    let sdk = load_sdk_config().await;
+    let sdk = load_sdk_config().await?;
     let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let backend = Backend {

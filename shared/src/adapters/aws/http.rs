@@ -1,6 +1,8 @@
 //! The one HTTP client every AWS SDK client of a process shares.
 //!
-//! The SDK's default client (hyper 1, rustls on aws-lc-rs) is kept, with two changes:
+//! The SDK's own connector (hyper 1, rustls) is kept, with three changes:
+//! - rustls runs on ring rather than aws-lc-rs: the SDK crates are built without their
+//!   `default-https-client` feature, so aws-lc (about 3 MB of every bootstrap) is not linked;
 //! - its trust store is the compiled-in root set ([`crate::tls`]) instead of the platform's, which
 //!   the SDK reads at client build (on Debian, `ca-certificates.crt` and then every file of
 //!   `/etc/ssl/certs`); `HOOKGATE_TLS_NATIVE_ROOTS=1` adds the platform's store back;
@@ -107,7 +109,7 @@ impl SdkHttpClient {
         let connector = SharedHttpConnector::new(
             builder
                 .tls_provider(tls::Provider::Rustls(
-                    tls::rustls_provider::CryptoMode::AwsLc,
+                    tls::rustls_provider::CryptoMode::Ring,
                 ))
                 .tls_context(self.inner.tls.clone())
                 .build(),

@@ -17,6 +17,7 @@ mod store;
 use std::sync::Arc;
 
 pub use aws_config::SdkConfig;
+pub use aws_smithy_http_client::HttpClientError;
 pub use error::{AwsError, AwsErrorKind};
 pub use handlers::{AwsHandlerFactory, HANDLER_ACTIONS};
 pub use item::{
@@ -33,16 +34,15 @@ pub use store::DynamoStore;
 /// (environment, profile, web identity, ECS, IMDS) and `AWS_ENDPOINT_URL[_<SERVICE>]`, with the
 /// SDK's default timeouts and the shared HTTP client (compiled-in root certificates; see
 /// [`http`]), which the credential providers use too. No network call.
-pub async fn load_sdk_config() -> SdkConfig {
+pub async fn load_sdk_config() -> Result<SdkConfig, HttpClientError> {
     let timeouts = http::default_timeouts();
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .timeout_config(timeouts.clone());
-    match http::SdkHttpClient::new(&timeouts) {
-        Ok(client) => loader = loader.http_client(client.shared()),
-        // Not expected (the TLS context is only checked later); the SDK's default client then.
-        Err(e) => tracing::warn!(error = %e, "cannot build the shared HTTP client"),
-    }
-    loader.load().await
+    // The SDK crates are built without a default HTTP client: this one is the only one.
+    let client = http::SdkHttpClient::new(&timeouts)?;
+    Ok(aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(timeouts)
+        .http_client(client.shared())
+        .load()
+        .await)
 }
 
 /// Every AWS adapter, built from one configuration.

@@ -180,8 +180,11 @@ wait "$p" 2>/dev/null"#;
             .connect_timeout(Duration::from_secs(5))
             .operation_timeout(Duration::from_secs(60))
             .build();
-        let client = crate::adapters::aws::http::SdkHttpClient::new(&timeouts)
-            .unwrap_or_else(|e| panic!("the SDK HTTP client: {e}"));
+        let client = crate::adapters::aws::http::SdkHttpClient::new(
+            &timeouts,
+            crate::tls::SdkTrust::Mozilla,
+        )
+        .unwrap_or_else(|e| panic!("the SDK HTTP client: {e}"));
         aws_config::defaults(aws_config::BehaviorVersion::latest())
             .http_client(client.shared())
             .region(aws_config::Region::new("us-east-1"))

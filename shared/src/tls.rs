@@ -21,16 +21,78 @@ pub fn builtin_root_count() -> usize {
     webpki_root_certs::TLS_SERVER_ROOT_CERTS.len()
 }
 
-/// The compiled-in roots as one PEM document (what the AWS SDK's TLS context takes).
+/// Which compiled-in roots the AWS SDK clients trust.
 #[cfg(feature = "aws")]
-pub fn builtin_roots_pem() -> Vec<u8> {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SdkTrust {
+    /// Amazon Trust Services' roots only ([`AMAZON_ROOTS`]): every AWS service endpoint's chain
+    /// ends at one of them, so no other CA of the public set can vouch for an AWS endpoint, and
+    /// start-up parses 5 certificates instead of the whole set.
+    AmazonTrustServices,
+    /// Mozilla's whole set: for endpoints that are not AWS's own (`AWS_ENDPOINT_URL*`).
+    Mozilla,
+}
+
+#[cfg(feature = "aws")]
+impl SdkTrust {
+    /// [`SdkTrust::Mozilla`] when any `AWS_ENDPOINT_URL` or `AWS_ENDPOINT_URL_<SERVICE>` variable
+    /// is set (a custom endpoint may be served under any public CA), else Amazon's roots.
+    pub fn from_env() -> Self {
+        Self::for_variables(
+            std::env::vars_os()
+                .filter_map(|(k, v)| (!v.is_empty()).then(|| k.to_string_lossy().into_owned())),
+        )
+    }
+
+    /// [`SdkTrust::from_env`] over the names of the variables that are set (and not empty).
+    pub fn for_variables(names: impl IntoIterator<Item = impl AsRef<str>>) -> Self {
+        let custom = names.into_iter().any(|n| {
+            let n = n.as_ref();
+            n == "AWS_ENDPOINT_URL" || n.starts_with("AWS_ENDPOINT_URL_")
+        });
+        if custom {
+            Self::Mozilla
+        } else {
+            Self::AmazonTrustServices
+        }
+    }
+
+    /// The trusted compiled-in roots, as one PEM document (what the SDK's TLS context takes).
+    pub fn roots_pem(self) -> Vec<u8> {
+        let roots = webpki_root_certs::TLS_SERVER_ROOT_CERTS;
+        match self {
+            Self::Mozilla => pem(roots.iter().map(|c| c.as_ref())),
+            Self::AmazonTrustServices => {
+                let names = AMAZON_ROOTS.map(memchr::memmem::Finder::new);
+                pem(roots
+                    .iter()
+                    .map(|c| c.as_ref())
+                    .filter(|der| names.iter().any(|n| n.find(der).is_some())))
+            }
+        }
+    }
+}
+
+/// The roots AWS documents for its service endpoints (Amazon Trust Services): Amazon Root CA 1 to
+/// 4, and Starfield Services Root Certificate Authority - G2, which cross-signs them for older
+/// clients. Matched on their subject's common name, which a root's DER holds verbatim.
+#[cfg(feature = "aws")]
+pub const AMAZON_ROOTS: [&str; 5] = [
+    "Amazon Root CA 1",
+    "Amazon Root CA 2",
+    "Amazon Root CA 3",
+    "Amazon Root CA 4",
+    "Starfield Services Root Certificate Authority - G2",
+];
+
+#[cfg(feature = "aws")]
+fn pem<'a>(ders: impl Iterator<Item = &'a [u8]>) -> Vec<u8> {
     use base64::Engine;
     let engine = &base64::engine::general_purpose::STANDARD;
-    let roots = webpki_root_certs::TLS_SERVER_ROOT_CERTS;
-    let mut pem = Vec::with_capacity(roots.iter().map(|c| c.len() * 4 / 3 + 64).sum());
-    for cert in roots {
+    let mut pem = Vec::new();
+    for der in ders {
         pem.extend_from_slice(b"-----BEGIN CERTIFICATE-----\n");
-        pem.extend_from_slice(engine.encode(cert.as_ref()).as_bytes());
+        pem.extend_from_slice(engine.encode(der).as_bytes());
         pem.extend_from_slice(b"\n-----END CERTIFICATE-----\n");
     }
     pem
@@ -81,10 +143,52 @@ mod tests {
 
     #[cfg(feature = "aws")]
     #[test]
+    fn amazon_trust_services_roots_are_the_five_aws_documents() {
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject;
+        let pem = SdkTrust::AmazonTrustServices.roots_pem();
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(certs.len(), AMAZON_ROOTS.len());
+        for cn in AMAZON_ROOTS {
+            let n = certs
+                .iter()
+                .filter(|c| c.as_ref().windows(cn.len()).any(|w| w == cn.as_bytes()))
+                .count();
+            assert_eq!(n, 1, "{cn}");
+        }
+        let mut store = rustls::RootCertStore::empty();
+        assert_eq!(store.add_parsable_certificates(certs), (5, 0));
+    }
+
+    #[cfg(feature = "aws")]
+    #[test]
+    fn a_custom_endpoint_trusts_the_whole_set() {
+        assert_eq!(
+            SdkTrust::for_variables(["AWS_REGION", "HOME"]),
+            SdkTrust::AmazonTrustServices
+        );
+        assert_eq!(
+            SdkTrust::for_variables(["AWS_ENDPOINT_URL"]),
+            SdkTrust::Mozilla
+        );
+        assert_eq!(
+            SdkTrust::for_variables(["AWS_ENDPOINT_URL_DYNAMODB"]),
+            SdkTrust::Mozilla
+        );
+        assert_eq!(
+            SdkTrust::for_variables(["AWS_ENDPOINT_URLS"]),
+            SdkTrust::AmazonTrustServices
+        );
+    }
+
+    #[cfg(feature = "aws")]
+    #[test]
     fn builtin_pem_round_trips_to_the_same_certificates() {
         use rustls::pki_types::CertificateDer;
         use rustls::pki_types::pem::PemObject;
-        let pem = builtin_roots_pem();
+        let pem = SdkTrust::Mozilla.roots_pem();
         let back: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
             .collect::<Result<_, _>>()
             .unwrap();

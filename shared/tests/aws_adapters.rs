@@ -620,6 +620,7 @@ async fn oversized_item_is_too_large_and_dead_endpoint_is_unavailable() {
         .port();
     let client = hookgate_shared::adapters::aws::http::SdkHttpClient::new(
         &hookgate_shared::adapters::aws::http::default_timeouts(),
+        hookgate_shared::adapters::aws::SdkTrust::Mozilla,
     )
     .unwrap();
     let dead = aws_config::defaults(aws_config::BehaviorVersion::latest())

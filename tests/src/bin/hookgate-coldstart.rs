@@ -2,9 +2,10 @@
 //!
 //! A minimal local Lambda Runtime API (`GET /2018-06-01/runtime/invocation/next`, the
 //! `init/error` and invocation `response`/`error` posts) on loopback. Each run starts one binary
-//! as Lambda would (`AWS_LAMBDA_*`, region, dummy credentials, `AWS_ENDPOINT_URL` pointing to a
-//! loopback listener that only counts connections, the bundled `infra/hookgate.toml` as
-//! `HOOKGATE_CONFIG`) and measures process start → its first `GET …/invocation/next`, i.e. the
+//! as Lambda would (`AWS_LAMBDA_*`, region, dummy credentials, AWS's own endpoints (no
+//! `AWS_ENDPOINT_URL`, as deployed), `HTTPS_PROXY` / `HTTP_PROXY` pointing to a loopback
+//! listener that only counts connections, so that any AWS call is seen, the bundled
+//! `infra/hookgate.toml` as `HOOKGATE_CONFIG`) and measures process start → its first `GET …/invocation/next`, i.e. the
 //! whole init phase: the binary loaded, config parsed, AWS clients and handlers built. Then the
 //! process is killed. The functions (`hookgate-ingest`, `hookgate-processor`, `hookgate-replay`)
 //! take turns with a hello-world `lambda_runtime` binary built with the same profile, `--runs`
@@ -159,7 +160,10 @@ fn real_main() -> Result<bool, Error> {
                     "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
                 )
                 .env("AWS_SESSION_TOKEN", "IQoJb3JpZ2luX2VjEXAMPLE")
-                .env("AWS_ENDPOINT_URL", format!("http://{aws_addr}"))
+                // AWS's endpoints as deployed; every connection goes through the counting proxy.
+                .env_remove("AWS_ENDPOINT_URL")
+                .env("HTTPS_PROXY", format!("http://{aws_addr}"))
+                .env("HTTP_PROXY", format!("http://{aws_addr}"))
                 .env("AWS_EC2_METADATA_DISABLED", "true")
                 .env("AWS_LC_SYS_NO_JITTER_ENTROPY", "1")
                 .env("RUST_LOG", "info")
@@ -167,11 +171,11 @@ fn real_main() -> Result<bool, Error> {
                 .env("HOOKGATE_TABLE", "hookgate-events")
                 .env(
                     "HOOKGATE_QUEUE_URL",
-                    format!("http://{aws_addr}/123456789012/hookgate-queue"),
+                    "https://sqs.us-east-1.amazonaws.com/123456789012/hookgate-queue",
                 )
                 .env(
                     "HOOKGATE_DLQ_URL",
-                    format!("http://{aws_addr}/123456789012/hookgate-dlq"),
+                    "https://sqs.us-east-1.amazonaws.com/123456789012/hookgate-dlq",
                 )
                 .env(
                     "HOOKGATE_SECRETS_ID",

@@ -3,9 +3,11 @@
 //! The SDK's own connector (hyper 1, rustls) is kept, with three changes:
 //! - rustls runs on ring rather than aws-lc-rs: the SDK crates are built without their
 //!   `default-https-client` feature, so aws-lc (about 3 MB of every bootstrap) is not linked;
-//! - its trust store is the compiled-in root set ([`crate::tls`]) instead of the platform's, which
+//! - its trust store is compiled in ([`crate::tls::SdkTrust`]) instead of the platform's, which
 //!   the SDK reads at client build (on Debian, `ca-certificates.crt` and then every file of
-//!   `/etc/ssl/certs`); `HOOKGATE_TLS_NATIVE_ROOTS=1` adds the platform's store back;
+//!   `/etc/ssl/certs`): Amazon Trust Services' five roots for AWS's own endpoints, Mozilla's whole
+//!   set when an `AWS_ENDPOINT_URL*` variable names another; `HOOKGATE_TLS_NATIVE_ROOTS=1` adds
+//!   the platform's store;
 //! - its TLS configuration is built once per process, for the connector the clients use, rather
 //!   than once per SDK client built (the stock client builds a connector, root store included, in
 //!   every client's config validation, and another on the first request).
@@ -26,6 +28,8 @@ use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
 };
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+
+use crate::tls::SdkTrust;
 
 /// The SDK's connect timeout for current behavior versions (3.1 s), set explicitly so that the
 /// connector built at start-up is the one requests use.
@@ -54,12 +58,12 @@ struct Inner {
 }
 
 impl SdkHttpClient {
-    /// Builds the TLS context and the connector for `timeouts` (no network call; no file read
-    /// unless `HOOKGATE_TLS_NATIVE_ROOTS` is set).
-    pub fn new(timeouts: &TimeoutConfig) -> Result<Self, HttpClientError> {
+    /// Builds the TLS context and the connector for `timeouts`, trusting `roots` (no network
+    /// call; no file read unless `HOOKGATE_TLS_NATIVE_ROOTS` is set).
+    pub fn new(timeouts: &TimeoutConfig, roots: SdkTrust) -> Result<Self, HttpClientError> {
         let trust = TrustStore::empty()
             .with_native_roots(crate::tls::native_roots_enabled())
-            .with_pem_certificate(crate::tls::builtin_roots_pem());
+            .with_pem_certificate(roots.roots_pem());
         let client = Self {
             inner: Arc::new(Inner {
                 tls: TlsContext::builder().with_trust_store(trust).build()?,
@@ -171,7 +175,7 @@ mod tests {
         });
         tokio::spawn(async move { axum::serve(listener, app).await });
 
-        let client = SdkHttpClient::new(&default_timeouts()).unwrap();
+        let client = SdkHttpClient::new(&default_timeouts(), SdkTrust::Mozilla).unwrap();
         assert_eq!(client.connectors_built(), 1, "built with the client");
         let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .timeout_config(default_timeouts())

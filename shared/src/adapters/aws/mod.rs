@@ -16,6 +16,7 @@ mod store;
 
 use std::sync::Arc;
 
+pub use crate::tls::SdkTrust;
 pub use aws_config::SdkConfig;
 pub use aws_smithy_http_client::HttpClientError;
 pub use error::{AwsError, AwsErrorKind};
@@ -30,19 +31,39 @@ pub use queue::SqsQueue;
 pub use secrets::SecretsManagerStore;
 pub use store::DynamoStore;
 
-/// Loads the SDK configuration from the environment: region, the default credential chain
-/// (environment, profile, web identity, ECS, IMDS) and `AWS_ENDPOINT_URL[_<SERVICE>]`, with the
-/// SDK's default timeouts and the shared HTTP client (compiled-in root certificates; see
-/// [`http`]), which the credential providers use too. No network call.
+/// Loads the SDK configuration from the environment: region, credentials and
+/// `AWS_ENDPOINT_URL[_<SERVICE>]`, with the SDK's default timeouts and the shared HTTP client
+/// ([`http`]; roots per [`SdkTrust::from_env`]), which the credential providers use too. No
+/// network call, no file read when the environment holds the region and the credentials (as on
+/// Lambda).
+///
+/// Same answers as the SDK's default chains, whose first link is the environment: with
+/// `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` set, the environment provider is used
+/// directly, and with `AWS_REGION` (or `AWS_DEFAULT_REGION`) set, that region; the chains
+/// (profile, web identity, ECS, IMDS), which build an STS and an IMDS client, only otherwise.
 pub async fn load_sdk_config() -> Result<SdkConfig, HttpClientError> {
     let timeouts = http::default_timeouts();
     // The SDK crates are built without a default HTTP client: this one is the only one.
-    let client = http::SdkHttpClient::new(&timeouts)?;
-    Ok(aws_config::defaults(aws_config::BehaviorVersion::latest())
+    let client = http::SdkHttpClient::new(&timeouts, SdkTrust::from_env())?;
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .timeout_config(timeouts)
-        .http_client(client.shared())
-        .load()
-        .await)
+        .http_client(client.shared());
+    if env_set("AWS_ACCESS_KEY_ID") && env_set("AWS_SECRET_ACCESS_KEY") {
+        loader = loader.credentials_provider(
+            aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
+        );
+    }
+    if let Some(region) = ["AWS_REGION", "AWS_DEFAULT_REGION"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.trim().is_empty()))
+    {
+        loader = loader.region(aws_config::Region::new(region.trim().to_owned()));
+    }
+    Ok(loader.load().await)
+}
+
+fn env_set(name: &str) -> bool {
+    std::env::var_os(name).is_some_and(|v| !v.is_empty())
 }
 
 /// Every AWS adapter, built from one configuration.

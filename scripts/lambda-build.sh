@@ -20,8 +20,6 @@ fi
 # .venv first: cargo-lambda, and the python with `ziglang` that cargo-lambda uses as the linker.
 export PATH="$venv/bin:$PATH"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
-# aws-lc-sys: no jitter-entropy source when cross-compiling with zig.
-export AWS_LC_SYS_NO_JITTER_ENTROPY=1
 
 archs=("$@")
 [ ${#archs[@]} -gt 0 ] || archs=(arm64 x86_64)

@@ -165,7 +165,6 @@ fn real_main() -> Result<bool, Error> {
                 .env("HTTPS_PROXY", format!("http://{aws_addr}"))
                 .env("HTTP_PROXY", format!("http://{aws_addr}"))
                 .env("AWS_EC2_METADATA_DISABLED", "true")
-                .env("AWS_LC_SYS_NO_JITTER_ENTROPY", "1")
                 .env("RUST_LOG", "info")
                 .env("HOOKGATE_CONFIG", &config)
                 .env("HOOKGATE_TABLE", "hookgate-events")

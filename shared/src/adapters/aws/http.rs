@@ -2,7 +2,7 @@
 //!
 //! The SDK's own connector (hyper 1, rustls) is kept, with three changes:
 //! - rustls runs on ring rather than aws-lc-rs: the SDK crates are built without their
-//!   `default-https-client` feature, so aws-lc (about 3 MB of every bootstrap) is not linked;
+//!   `default-https-client` feature, so aws-lc is not linked (0.55 MB of each arm64 bootstrap);
 //! - its trust store is compiled in ([`crate::tls::SdkTrust`]) instead of the platform's, which
 //!   the SDK reads at client build (on Debian, `ca-certificates.crt` and then every file of
 //!   `/etc/ssl/certs`): Amazon Trust Services' five roots for AWS's own endpoints, Mozilla's whole

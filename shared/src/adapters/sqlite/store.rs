@@ -199,8 +199,9 @@ impl EventStore for SqliteStore {
                 let mut out = Vec::with_capacity(ids.len());
                 for chunk in ids.chunks(500) {
                     let marks = vec!["?"; chunk.len()].join(",");
+                    // Cached per list length: a processor batch (up to 10 ids) parses none.
                     let mut stmt = conn
-                        .prepare(&format!(
+                        .prepare_cached(&format!(
                             "SELECT {COLUMNS} FROM events WHERE event_id IN ({marks})"
                         ))
                         .map_err(db_err)?;

@@ -402,7 +402,7 @@ macro_rules! behaviours {
             let (_, v) = send(&stack, "jobs", "github", GH, "broken-1", "broken", b"{}").await;
             let id = id_of(&v);
             let e = stack.wait_status(&id, "failed", LONG);
-            assert_eq!(e["attempt_log"][0]["exit_code"], 1);
+            assert_eq!(e["attempt_log"][0]["exit_code"], 1, "{e}");
             tokio::time::sleep(Duration::from_secs(3)).await;
             assert_eq!(
                 stack.event(&id)["event"]["attempts"],

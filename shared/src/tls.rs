@@ -141,15 +141,20 @@ mod tests {
         assert!(builtin_root_count() > 100, "{}", builtin_root_count());
     }
 
+    /// The certificates of a PEM document, in order.
+    #[cfg(feature = "aws")]
+    fn certificates(pem: &[u8]) -> Vec<rustls::pki_types::CertificateDer<'static>> {
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject;
+        CertificateDer::pem_slice_iter(pem)
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
     #[cfg(feature = "aws")]
     #[test]
     fn amazon_trust_services_roots_are_the_five_aws_documents() {
-        use rustls::pki_types::CertificateDer;
-        use rustls::pki_types::pem::PemObject;
-        let pem = SdkTrust::AmazonTrustServices.roots_pem();
-        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let certs = certificates(&SdkTrust::AmazonTrustServices.roots_pem());
         assert_eq!(certs.len(), AMAZON_ROOTS.len());
         for cn in AMAZON_ROOTS {
             let n = certs
@@ -186,12 +191,7 @@ mod tests {
     #[cfg(feature = "aws")]
     #[test]
     fn builtin_pem_round_trips_to_the_same_certificates() {
-        use rustls::pki_types::CertificateDer;
-        use rustls::pki_types::pem::PemObject;
-        let pem = SdkTrust::Mozilla.roots_pem();
-        let back: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let back = certificates(&SdkTrust::Mozilla.roots_pem());
         assert_eq!(back.len(), builtin_root_count());
         for (a, b) in back.iter().zip(webpki_root_certs::TLS_SERVER_ROOT_CERTS) {
             assert_eq!(a.as_ref(), b.as_ref());

@@ -34,8 +34,8 @@ pub use store::DynamoStore;
 /// Loads the SDK configuration from the environment: region, credentials and
 /// `AWS_ENDPOINT_URL[_<SERVICE>]`, with the SDK's default timeouts and the shared HTTP client
 /// ([`http`]; roots per [`SdkTrust::from_env`]), which the credential providers use too. No
-/// network call, no file read when the environment holds the region and the credentials (as on
-/// Lambda).
+/// network call. (aws-config still looks for `~/.aws/config` and `~/.aws/credentials`, for its
+/// other settings; on Lambda they do not exist.)
 ///
 /// Same answers as the SDK's default chains, whose first link is the environment: with
 /// `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` set, the environment provider is used

@@ -3,7 +3,9 @@
 //!
 //! Conditions are RFC 9535 JSONPath logical expressions evaluated by `serde_json_path`, with `$`
 //! the payload: `$.ref == "refs/heads/main"`, `$.action == "opened" && $.pull_request.draft == false`,
-//! `length($.commits) > 0`.
+//! `length($.commits) > 0`, `match($.ref, "refs/heads/release-.*")`, `search($.head_commit.message, "(?i)hotfix")`.
+
+mod regex_functions;
 
 use serde_json::Value;
 use serde_json_path::JsonPath;

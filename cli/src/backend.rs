@@ -95,7 +95,7 @@ async fn open_aws(a: &AwsArgs) -> anyhow::Result<Opened> {
         },
     };
     let description = format!("AWS table {table}, queue {queue_url}");
-    let aws = AwsBackend::new(&sdk, table, queue_url, dlq_url);
+    let aws = AwsBackend::new(&sdk, table, queue_url, dlq_url)?;
     let secrets = Arc::new(SecretResolver::new(
         Some(aws.secrets.clone()),
         Duration::from_secs(300),

@@ -246,7 +246,8 @@ pub async fn fresh_subject(
         resources.table.clone(),
         resources.queue_url.clone(),
         resources.dlq_url.clone(),
-    );
+    )
+    .map_err(|e| e.to_string())?;
     Ok(MotoSubject {
         sdk,
         resources,

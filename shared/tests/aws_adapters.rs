@@ -638,7 +638,8 @@ async fn oversized_item_is_too_large_and_dead_endpoint_is_unavailable() {
         "t".into(),
         format!("http://127.0.0.1:{port}/q"),
         "d".into(),
-    );
+    )
+    .unwrap();
     let r = b.store.put_new(&small("github", "d", 1)).await;
     assert!(matches!(r, Err(StoreError::Unavailable(_))), "{r:?}");
     let r = b.queue.send("x").await;

@@ -1,6 +1,8 @@
 //! The claim check on moto: a body too large for a DynamoDB item is stored in the payload bucket
 //! (S3, path-style) and read back wherever the event is read; without a bucket it is refused as too
-//! large. A second delivery with the same id never overwrites the stored body.
+//! large. A second delivery with the same id never overwrites the stored body. Against a stand-in
+//! S3 endpoint on loopback: the requests' SigV4 signatures, recomputed here the way S3 checks them,
+//! and the retries and error mapping.
 #![cfg(all(feature = "aws", feature = "contract"))]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -43,7 +45,7 @@ async fn oversized_bodies_go_to_the_payload_bucket_and_come_back() {
     let ddb = m.backend.store.client().clone();
     let table = m.backend.store.table().to_owned();
     let store = DynamoStore::new(ddb.clone(), &table)
-        .with_payloads(Some(PayloadBucket::new(s3.clone(), &bucket)));
+        .with_payloads(Some(PayloadBucket::from_sdk(&m.sdk, &bucket).unwrap()));
 
     let mut big = event("github", "big-1", T0);
     big.body = noise(600 * 1024, 1);
@@ -141,4 +143,260 @@ async fn oversized_bodies_go_to_the_payload_bucket_and_come_back() {
         plain.get(&big.event_id).await,
         Err(StoreError::Corrupt(_))
     ));
+}
+
+/// What the stand-in S3 endpoint saw of one request.
+#[derive(Debug, Clone)]
+struct Seen {
+    method: String,
+    path: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Seen {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A stand-in S3 endpoint on loopback: records every request and answers from `answers` in
+/// order (status, body), then 200 with the last PUT body for GETs.
+async fn stand_in_s3(
+    answers: Vec<(u16, &'static str)>,
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<Seen>>>) {
+    use axum::body::Bytes as AxBytes;
+    use axum::http::{HeaderMap, Method, StatusCode, Uri};
+    use std::sync::{Arc, Mutex};
+    let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+    let answers = Arc::new(Mutex::new(std::collections::VecDeque::from(answers)));
+    let log = seen.clone();
+    let app = axum::Router::new().fallback(
+        move |method: Method, uri: Uri, headers: HeaderMap, body: AxBytes| {
+            let log = log.clone();
+            let answers = answers.clone();
+            async move {
+                let mut all = log.lock().unwrap();
+                all.push(Seen {
+                    method: method.to_string(),
+                    path: uri.path().to_owned(),
+                    headers: headers
+                        .iter()
+                        .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap().to_owned()))
+                        .collect(),
+                    body: body.to_vec(),
+                });
+                if let Some((status, text)) = answers.lock().unwrap().pop_front() {
+                    return (
+                        StatusCode::from_u16(status).unwrap(),
+                        text.as_bytes().to_vec(),
+                    );
+                }
+                let last_put = all
+                    .iter()
+                    .rev()
+                    .find(|s| s.method == "PUT")
+                    .map(|s| s.body.clone())
+                    .unwrap_or_default();
+                (
+                    StatusCode::OK,
+                    if method == Method::GET {
+                        last_put
+                    } else {
+                        Vec::new()
+                    },
+                )
+            }
+        },
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, seen)
+}
+
+fn sdk_for(endpoint: &str, at: std::time::SystemTime) -> aws_config::SdkConfig {
+    use aws_credential_types::Credentials;
+    use aws_credential_types::provider::SharedCredentialsProvider;
+    aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("eu-west-1"))
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            "AKIDEXAMPLE",
+            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+            Some("session-token-x".into()),
+            None,
+            "test",
+        )))
+        .endpoint_url(endpoint)
+        .time_source(aws_smithy_async::time::StaticTimeSource::new(at))
+        .build()
+}
+
+/// SigV4 as S3 checks it (AWS's "Signature Version 4 signing process", S3 flavour: path as sent,
+/// the payload hash from `x-amz-content-sha256`), computed here from what arrived.
+fn expected_signature(seen: &Seen, secret: &str) -> String {
+    use hmac::{Hmac, KeyInit, Mac};
+    use sha2::{Digest, Sha256};
+    let auth = seen.header("authorization").unwrap();
+    let signed: Vec<&str> = auth
+        .split("SignedHeaders=")
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .split(';')
+        .collect();
+    let scope = auth
+        .split("Credential=")
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .split_once('/')
+        .unwrap()
+        .1;
+    let canonical_headers: String = signed
+        .iter()
+        .map(|h| format!("{h}:{}\n", seen.header(h).unwrap().trim()))
+        .collect();
+    let canonical = format!(
+        "{}\n{}\n\n{}\n{}\n{}",
+        seen.method,
+        seen.path,
+        canonical_headers,
+        signed.join(";"),
+        seen.header("x-amz-content-sha256").unwrap()
+    );
+    let amz_date = seen.header("x-amz-date").unwrap();
+    let to_sign = format!(
+        "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
+        hex::encode(Sha256::digest(canonical.as_bytes()))
+    );
+    let hmac = |key: &[u8], data: &str| {
+        let mut m = Hmac::<Sha256>::new_from_slice(key).unwrap();
+        m.update(data.as_bytes());
+        m.finalize().into_bytes().to_vec()
+    };
+    let mut key = format!("AWS4{secret}").into_bytes();
+    for part in scope.split('/') {
+        key = hmac(&key, part);
+    }
+    hex::encode(hmac(&key, &to_sign))
+}
+
+#[tokio::test]
+async fn requests_are_signed_as_s3_checks_them() {
+    use sha2::{Digest, Sha256};
+    let (url, seen) = stand_in_s3(vec![]).await;
+    let at = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600);
+    let bucket = PayloadBucket::from_sdk(&sdk_for(&url, at), "hook-bodies").unwrap();
+    let e = event("github", "signed-1", T0);
+    let stored = noise(2048, 7).to_vec();
+    let key = PayloadBucket::key(&e.event_id, &stored);
+    bucket.put(&key, stored.clone()).await.unwrap();
+    assert_eq!(bucket.get(&key).await.unwrap(), stored);
+
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    let (put, get) = (&seen[0], &seen[1]);
+    assert_eq!((put.method.as_str(), get.method.as_str()), ("PUT", "GET"));
+    assert_eq!(put.path, format!("/hook-bodies/{key}"));
+    assert_eq!(put.body, stored);
+    assert_eq!(
+        put.header("x-amz-content-sha256"),
+        Some(hex::encode(Sha256::digest(&stored)).as_str())
+    );
+    assert_eq!(
+        get.header("x-amz-content-sha256"),
+        Some(hex::encode(Sha256::digest(b"")).as_str())
+    );
+    for s in [put, get] {
+        assert_eq!(s.header("x-amz-date"), Some("20260101T000000Z"));
+        assert_eq!(s.header("x-amz-security-token"), Some("session-token-x"));
+        let auth = s.header("authorization").unwrap();
+        assert!(
+            auth.starts_with(
+                "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20260101/eu-west-1/s3/aws4_request, "
+            ),
+            "{auth}"
+        );
+        for h in [
+            "host",
+            "x-amz-content-sha256",
+            "x-amz-date",
+            "x-amz-security-token",
+        ] {
+            assert!(auth.contains(h), "{h} is not signed: {auth}");
+        }
+        let signature = auth.split("Signature=").nth(1).unwrap();
+        assert_eq!(
+            signature,
+            expected_signature(s, "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"),
+            "{s:?}"
+        );
+        // A wrong secret gives another signature: the check above can fail.
+        assert_ne!(signature, expected_signature(s, "another-secret"));
+    }
+}
+
+#[tokio::test]
+async fn throttling_is_retried_refusals_are_not_and_bad_objects_are_corrupt() {
+    let slow =
+        "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";
+    let denied = "<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>";
+    let missing =
+        "<Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message></Error>";
+    let (url, seen) =
+        stand_in_s3(vec![(503, slow), (200, ""), (403, denied), (404, missing)]).await;
+    let bucket =
+        PayloadBucket::from_sdk(&sdk_for(&url, std::time::SystemTime::now()), "hook-bodies")
+            .unwrap();
+    let e = event("github", "retry-1", T0);
+    let stored = noise(1024, 9).to_vec();
+    let key = PayloadBucket::key(&e.event_id, &stored);
+    // 503 SlowDown, then 200: one put, two requests.
+    bucket.put(&key, stored.clone()).await.unwrap();
+    assert_eq!(seen.lock().unwrap().len(), 2);
+    // 403: refused at once, not retried.
+    let err = bucket.put(&key, stored.clone()).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::Unavailable(ref m) if m.contains("AccessDenied")),
+        "{err:?}"
+    );
+    assert_eq!(seen.lock().unwrap().len(), 3);
+    // 404 NoSuchKey: the body is gone, retrying cannot help.
+    let err = bucket.get(&key).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::Corrupt(ref m) if m.contains("missing")),
+        "{err:?}"
+    );
+    // Bytes that do not match the key's digest (the stand-in answers the last PUT's body).
+    let other = PayloadBucket::key(&e.event_id, b"other bytes");
+    let err = bucket.get(&other).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::Corrupt(ref m) if m.contains("digest")),
+        "{err:?}"
+    );
+    assert_eq!(bucket.get(&key).await.unwrap(), stored);
+}
+
+#[test]
+fn an_unusable_bucket_is_a_clear_error() {
+    let sdk = sdk_for("http://127.0.0.1:9", std::time::SystemTime::now());
+    let err = PayloadBucket::from_sdk(&sdk, "Not_A_Bucket").unwrap_err();
+    assert!(
+        err.to_string().contains("not a valid S3 bucket name"),
+        "{err}"
+    );
+    let no_region = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .build();
+    let err = PayloadBucket::from_sdk(&no_region, "b-1").unwrap_err();
+    assert!(err.to_string().contains("region"), "{err}");
 }

@@ -36,6 +36,8 @@ pub enum BootError {
     App(#[from] crate::app::AppError),
     #[error("cannot build the AWS SDK's HTTP client: {0}")]
     HttpClient(#[from] crate::adapters::aws::HttpClientError),
+    #[error("HOOKGATE_PAYLOAD_BUCKET: {0}")]
+    PayloadBucket(crate::ports::StoreError),
 }
 
 /// How long a secret fetched from Secrets Manager is reused.
@@ -74,7 +76,8 @@ pub async fn app_from_env(role: Role) -> Result<App, BootError> {
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let backend = Backend {
         store: Arc::new(
-            DynamoStore::new(dynamo, table).with_payloads(payload_bucket_from_env(&sdk)),
+            DynamoStore::new(dynamo, table)
+                .with_payloads(payload_bucket_from_env(&sdk).map_err(BootError::PayloadBucket)?),
         ),
         queue: Arc::new(SqsQueue::new(sqs.clone(), queue_url)),
         dlq: Arc::new(SqsQueue::new(sqs, dlq_url)),

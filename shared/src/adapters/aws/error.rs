@@ -59,7 +59,7 @@ pub struct AwsError {
 }
 
 /// Error codes that mean "slow down" across DynamoDB, SQS and Secrets Manager.
-const THROTTLING_CODES: &[&str] = &[
+pub(super) const THROTTLING_CODES: &[&str] = &[
     "ThrottlingException",
     "Throttling",
     "ThrottledException",
@@ -74,7 +74,7 @@ const THROTTLING_CODES: &[&str] = &[
 ];
 
 /// Error codes the services use for a fault on their side, whatever the HTTP status says.
-const SERVER_CODES: &[&str] = &[
+pub(super) const SERVER_CODES: &[&str] = &[
     "InternalServerError",
     "InternalFailure",
     "InternalError",

@@ -54,6 +54,7 @@ pub struct SdkHttpClient {
 struct Inner {
     tls: TlsContext,
     proxy: ProxyConfig,
+    timeouts: TimeoutConfig,
     connectors: Mutex<Vec<(Key, SharedHttpConnector)>>,
 }
 
@@ -68,11 +69,18 @@ impl SdkHttpClient {
             inner: Arc::new(Inner {
                 tls: TlsContext::builder().with_trust_store(trust).build()?,
                 proxy: ProxyConfig::from_env(),
+                timeouts: timeouts.clone(),
                 connectors: Mutex::new(Vec::new()),
             }),
         };
         client.connector(&settings(timeouts), None);
         Ok(client)
+    }
+
+    /// The connector for the timeouts the client was built with, for requests made without an
+    /// SDK client (the payload bucket's).
+    pub fn default_connector(&self) -> SharedHttpConnector {
+        self.connector(&settings(&self.inner.timeouts), None)
     }
 
     /// As a `SharedHttpClient` for `SdkConfig` and client configs.

@@ -77,8 +77,14 @@ pub struct AwsBackend {
 
 impl AwsBackend {
     /// Builds the clients once; no network call.
-    /// The payload bucket comes from `HOOKGATE_PAYLOAD_BUCKET` when set.
-    pub fn new(sdk: &SdkConfig, table: String, queue_url: String, dlq_url: String) -> Self {
+    /// The payload bucket comes from `HOOKGATE_PAYLOAD_BUCKET` when set; an error when it cannot
+    /// be used (no region, an invalid bucket name or endpoint URL).
+    pub fn new(
+        sdk: &SdkConfig,
+        table: String,
+        queue_url: String,
+        dlq_url: String,
+    ) -> Result<Self, crate::ports::StoreError> {
         let mut b = Self::from_clients(
             aws_sdk_dynamodb::Client::new(sdk),
             aws_sdk_sqs::Client::new(sdk),
@@ -87,12 +93,12 @@ impl AwsBackend {
             queue_url,
             dlq_url,
         );
-        if let Some(p) = payload_bucket_from_env(sdk) {
+        if let Some(p) = payload_bucket_from_env(sdk)? {
             b.store = Arc::new(
                 DynamoStore::new(b.store.client().clone(), b.store.table()).with_payloads(Some(p)),
             );
         }
-        b
+        Ok(b)
     }
 
     /// From clients configured by the caller (e.g. with interceptors or custom timeouts).

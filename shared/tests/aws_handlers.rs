@@ -1,5 +1,7 @@
 //! The `eventbridge` and `lambda` handlers against moto server, built from config through
-//! `Handlers::build` with the AWS factory.
+//! `Handlers::build` with the AWS factory; and `lambda` against a stand-in endpoint (the answers
+//! moto cannot give without running functions: results, function errors, throttling), with its
+//! requests' SigV4 signatures recomputed the way Lambda checks them.
 #![cfg(all(feature = "aws", feature = "contract"))]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -14,6 +16,9 @@ use hookgate_shared::handlers::{ErrorKind, Event, Handlers};
 use hookgate_shared::model::{DeliveryId, EventId, Generation, SourceName};
 use hookgate_shared::moto::{MotoServer, unique_prefix};
 use hookgate_shared::secrets::SecretResolver;
+
+#[path = "support/stand_in.rs"]
+mod stand_in;
 
 fn event() -> Event {
     let source = SourceName::parse("github").unwrap();
@@ -167,4 +172,138 @@ async fn an_unreachable_endpoint_is_transient() {
         let err = h.get(name).unwrap().handle(&event()).await.unwrap_err();
         assert_eq!(err.kind, ErrorKind::Transient, "{name}: {}", err.message);
     }
+}
+
+fn lambda_handler(sdk: &aws_config::SdkConfig, function: &str) -> Handlers {
+    let factory = AwsHandlerFactory::new(sdk);
+    let config = Config::parse(
+        &format!("[handlers.fn]\nkind = \"lambda\"\nfunction = \"{function}\"\n"),
+        "t",
+    )
+    .unwrap();
+    Handlers::build(
+        &config.handlers,
+        Arc::new(SecretResolver::local()),
+        &|n, c| factory.build(n, c),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn lambda_invokes_with_a_signed_request_and_reads_the_answer() {
+    let arn = "arn:aws:lambda:eu-west-1:123456789012:function:on-push:live";
+    let (url, seen) = stand_in::stand_in(vec![(
+        200,
+        r#"{"ok":true}"#,
+        vec![("x-amz-executed-version", "7")],
+    )])
+    .await;
+    let at = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600);
+    let h = lambda_handler(&stand_in::sdk_for(&url, at), arn);
+    let report = h.get("fn").unwrap().handle(&event()).await.unwrap();
+    assert_eq!(report.http_status, Some(200));
+    assert_eq!(report.output.as_deref(), Some(r#"{"ok":true}"#));
+
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1);
+    let s = &seen[0];
+    assert_eq!(s.method, "POST");
+    assert_eq!(
+        s.path,
+        "/2015-03-31/functions/arn%3Aaws%3Alambda%3Aeu-west-1%3A123456789012%3Afunction%3Aon-push%3Alive/invocations"
+    );
+    assert_eq!(s.header("x-amz-invocation-type"), Some("RequestResponse"));
+    let sent: serde_json::Value = serde_json::from_slice(&s.body).unwrap();
+    assert_eq!(sent["event_id"], event().event_id.to_string());
+    assert_eq!(sent["payload"]["ref"], "refs/heads/main");
+    let auth = s.header("authorization").unwrap();
+    assert!(
+        auth.starts_with(
+            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20260101/eu-west-1/lambda/aws4_request, "
+        ),
+        "{auth}"
+    );
+    let signature = auth.split("Signature=").nth(1).unwrap();
+    assert_eq!(
+        signature,
+        stand_in::expected_signature(s, false, "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
+    );
+    // Signed as S3 signs (the path as sent) it would not match: the check tells them apart.
+    assert_ne!(
+        signature,
+        stand_in::expected_signature(s, true, "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
+    );
+}
+
+#[tokio::test]
+async fn lambda_function_errors_throttling_and_refusals() {
+    let permanent = r#"{"errorType":"PermanentFailure","errorMessage":"bad order id"}"#;
+    let crash = r#"{"errorType":"Runtime.ExitError","errorMessage":"exit status 1"}"#;
+    let throttled = r#"{"Type":"User","message":"Rate Exceeded."}"#;
+    let missing = r#"{"Type":"User","message":"Function not found: f"}"#;
+    let (url, seen) = stand_in::stand_in(vec![
+        (200, permanent, vec![("x-amz-function-error", "Handled")]),
+        (200, crash, vec![("x-amz-function-error", "Unhandled")]),
+        (
+            429,
+            throttled,
+            vec![("x-amzn-errortype", "TooManyRequestsException")],
+        ),
+        (200, "null", vec![]),
+        (
+            404,
+            missing,
+            vec![(
+                "x-amzn-errortype",
+                "ResourceNotFoundException:http://internal.amazon.com/",
+            )],
+        ),
+    ])
+    .await;
+    let h = lambda_handler(&stand_in::sdk_for(&url, std::time::SystemTime::now()), "f");
+    let f = h.get("fn").unwrap();
+
+    let err = f.handle(&event()).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Permanent, "{}", err.message);
+    assert!(
+        err.message.contains("PermanentFailure: bad order id"),
+        "{}",
+        err.message
+    );
+    assert_eq!(err.output.as_deref(), Some(permanent));
+
+    let err = f.handle(&event()).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Transient, "{}", err.message);
+    assert!(
+        err.message.contains("(Unhandled): Runtime.ExitError"),
+        "{}",
+        err.message
+    );
+
+    // Throttled, retried, then answered: one success, two requests.
+    let report = f.handle(&event()).await.unwrap();
+    assert_eq!(report.output.as_deref(), Some("null"));
+    assert_eq!(seen.lock().unwrap().len(), 4);
+
+    // A missing function: permanent, not retried.
+    let err = f.handle(&event()).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Permanent, "{}", err.message);
+    assert!(
+        err.message.contains("ResourceNotFoundException"),
+        "{}",
+        err.message
+    );
+    assert_eq!(err.http_status, Some(404));
+    assert_eq!(seen.lock().unwrap().len(), 5);
+}
+
+#[tokio::test]
+async fn lambda_without_a_region_fails_every_event_permanently_saying_why() {
+    let no_region = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .build();
+    let h = lambda_handler(&no_region, "f");
+    let err = h.get("fn").unwrap().handle(&event()).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Permanent);
+    assert!(err.message.contains("no AWS region"), "{}", err.message);
 }

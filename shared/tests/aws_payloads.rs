@@ -13,9 +13,13 @@ use hookgate_shared::adapters::aws::{DynamoStore, PayloadBucket};
 use hookgate_shared::contract::fixtures::{T0, claim, event};
 use hookgate_shared::model::Generation;
 use hookgate_shared::moto::{fresh_subject, unique_prefix};
+
+#[path = "support/stand_in.rs"]
+mod stand_in;
 use hookgate_shared::ports::{
     ClaimOutcome, EventFilter, EventStore, PageRequest, PutOutcome, StoreError,
 };
+use stand_in::{expected_signature, sdk_for, stand_in};
 
 /// Incompressible bytes: zstd cannot shrink them under the item limit.
 fn noise(len: usize, seed: u8) -> Bytes {
@@ -145,155 +149,10 @@ async fn oversized_bodies_go_to_the_payload_bucket_and_come_back() {
     ));
 }
 
-/// What the stand-in S3 endpoint saw of one request.
-#[derive(Debug, Clone)]
-struct Seen {
-    method: String,
-    path: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Seen {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// A stand-in S3 endpoint on loopback: records every request and answers from `answers` in
-/// order (status, body), then 200 with the last PUT body for GETs.
-async fn stand_in_s3(
-    answers: Vec<(u16, &'static str)>,
-) -> (String, std::sync::Arc<std::sync::Mutex<Vec<Seen>>>) {
-    use axum::body::Bytes as AxBytes;
-    use axum::http::{HeaderMap, Method, StatusCode, Uri};
-    use std::sync::{Arc, Mutex};
-    let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
-    let answers = Arc::new(Mutex::new(std::collections::VecDeque::from(answers)));
-    let log = seen.clone();
-    let app = axum::Router::new().fallback(
-        move |method: Method, uri: Uri, headers: HeaderMap, body: AxBytes| {
-            let log = log.clone();
-            let answers = answers.clone();
-            async move {
-                let mut all = log.lock().unwrap();
-                all.push(Seen {
-                    method: method.to_string(),
-                    path: uri.path().to_owned(),
-                    headers: headers
-                        .iter()
-                        .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap().to_owned()))
-                        .collect(),
-                    body: body.to_vec(),
-                });
-                if let Some((status, text)) = answers.lock().unwrap().pop_front() {
-                    return (
-                        StatusCode::from_u16(status).unwrap(),
-                        text.as_bytes().to_vec(),
-                    );
-                }
-                let last_put = all
-                    .iter()
-                    .rev()
-                    .find(|s| s.method == "PUT")
-                    .map(|s| s.body.clone())
-                    .unwrap_or_default();
-                (
-                    StatusCode::OK,
-                    if method == Method::GET {
-                        last_put
-                    } else {
-                        Vec::new()
-                    },
-                )
-            }
-        },
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (url, seen)
-}
-
-fn sdk_for(endpoint: &str, at: std::time::SystemTime) -> aws_config::SdkConfig {
-    use aws_credential_types::Credentials;
-    use aws_credential_types::provider::SharedCredentialsProvider;
-    aws_config::SdkConfig::builder()
-        .behavior_version(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("eu-west-1"))
-        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-            "AKIDEXAMPLE",
-            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
-            Some("session-token-x".into()),
-            None,
-            "test",
-        )))
-        .endpoint_url(endpoint)
-        .time_source(aws_smithy_async::time::StaticTimeSource::new(at))
-        .build()
-}
-
-/// SigV4 as S3 checks it (AWS's "Signature Version 4 signing process", S3 flavour: path as sent,
-/// the payload hash from `x-amz-content-sha256`), computed here from what arrived.
-fn expected_signature(seen: &Seen, secret: &str) -> String {
-    use hmac::{Hmac, KeyInit, Mac};
-    use sha2::{Digest, Sha256};
-    let auth = seen.header("authorization").unwrap();
-    let signed: Vec<&str> = auth
-        .split("SignedHeaders=")
-        .nth(1)
-        .unwrap()
-        .split(',')
-        .next()
-        .unwrap()
-        .split(';')
-        .collect();
-    let scope = auth
-        .split("Credential=")
-        .nth(1)
-        .unwrap()
-        .split(',')
-        .next()
-        .unwrap()
-        .split_once('/')
-        .unwrap()
-        .1;
-    let canonical_headers: String = signed
-        .iter()
-        .map(|h| format!("{h}:{}\n", seen.header(h).unwrap().trim()))
-        .collect();
-    let canonical = format!(
-        "{}\n{}\n\n{}\n{}\n{}",
-        seen.method,
-        seen.path,
-        canonical_headers,
-        signed.join(";"),
-        seen.header("x-amz-content-sha256").unwrap()
-    );
-    let amz_date = seen.header("x-amz-date").unwrap();
-    let to_sign = format!(
-        "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
-        hex::encode(Sha256::digest(canonical.as_bytes()))
-    );
-    let hmac = |key: &[u8], data: &str| {
-        let mut m = Hmac::<Sha256>::new_from_slice(key).unwrap();
-        m.update(data.as_bytes());
-        m.finalize().into_bytes().to_vec()
-    };
-    let mut key = format!("AWS4{secret}").into_bytes();
-    for part in scope.split('/') {
-        key = hmac(&key, part);
-    }
-    hex::encode(hmac(&key, &to_sign))
-}
-
 #[tokio::test]
 async fn requests_are_signed_as_s3_checks_them() {
     use sha2::{Digest, Sha256};
-    let (url, seen) = stand_in_s3(vec![]).await;
+    let (url, seen) = stand_in(vec![]).await;
     let at = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600);
     let bucket = PayloadBucket::from_sdk(&sdk_for(&url, at), "hook-bodies").unwrap();
     let e = event("github", "signed-1", T0);
@@ -337,11 +196,11 @@ async fn requests_are_signed_as_s3_checks_them() {
         let signature = auth.split("Signature=").nth(1).unwrap();
         assert_eq!(
             signature,
-            expected_signature(s, "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"),
+            expected_signature(s, true, "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"),
             "{s:?}"
         );
         // A wrong secret gives another signature: the check above can fail.
-        assert_ne!(signature, expected_signature(s, "another-secret"));
+        assert_ne!(signature, expected_signature(s, true, "another-secret"));
     }
 }
 
@@ -352,8 +211,13 @@ async fn throttling_is_retried_refusals_are_not_and_bad_objects_are_corrupt() {
     let denied = "<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>";
     let missing =
         "<Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message></Error>";
-    let (url, seen) =
-        stand_in_s3(vec![(503, slow), (200, ""), (403, denied), (404, missing)]).await;
+    let (url, seen) = stand_in(vec![
+        (503, slow, vec![]),
+        (200, "", vec![]),
+        (403, denied, vec![]),
+        (404, missing, vec![]),
+    ])
+    .await;
     let bucket =
         PayloadBucket::from_sdk(&sdk_for(&url, std::time::SystemTime::now()), "hook-bodies")
             .unwrap();

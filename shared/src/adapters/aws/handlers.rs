@@ -56,7 +56,7 @@ pub struct AwsHandlerFactory {
     #[cfg(feature = "handler-eventbridge")]
     events: OnceLock<aws_sdk_eventbridge::Client>,
     #[cfg(feature = "handler-lambda")]
-    lambda: OnceLock<aws_sdk_lambda::Client>,
+    lambda: OnceLock<Result<super::rest::RestClient, String>>,
 }
 
 impl AwsHandlerFactory {
@@ -89,7 +89,9 @@ impl AwsHandlerFactory {
             HandlerConfig::Lambda { function } => Some(Arc::new(LambdaHandler {
                 client: self
                     .lambda
-                    .get_or_init(|| aws_sdk_lambda::Client::new(&self.sdk))
+                    .get_or_init(|| {
+                        super::rest::RestClient::from_sdk(&self.sdk, super::rest::Service::Lambda)
+                    })
                     .clone(),
                 function: function.clone(),
             })),
@@ -214,9 +216,13 @@ pub fn entry_error_is_transient(code: &str) -> bool {
         || code.contains("InternalException")
 }
 
+/// Invokes a function (`Invoke`, `RequestResponse`) as a signed REST call ([`super::rest`]):
+/// `aws-sdk-lambda`'s `Invoke` error deserializer alone was 0.13 MB of the processor's bootstrap.
 #[cfg(feature = "handler-lambda")]
 pub struct LambdaHandler {
-    client: aws_sdk_lambda::Client,
+    /// `Err` when the SDK config cannot reach Lambda (no region…): every event fails permanently
+    /// with that reason until the deployment is fixed and the events replayed.
+    client: Result<super::rest::RestClient, String>,
     function: String,
 }
 
@@ -224,20 +230,30 @@ pub struct LambdaHandler {
 #[async_trait]
 impl Handler for LambdaHandler {
     async fn handle(&self, e: &Event) -> Result<HandlerReport, HandlerError> {
-        use aws_sdk_lambda::primitives::Blob;
-
+        let client = self.client.as_ref().map_err(|why| {
+            HandlerError::permanent(format!("cannot invoke {}: {why}", self.function))
+        })?;
         let payload = serde_json::to_vec(&e.envelope())
             .map_err(|err| HandlerError::permanent(err.to_string()))?;
-        let out = self
-            .client
-            .invoke()
-            .function_name(&self.function)
-            .payload(Blob::new(payload))
-            .send()
+        let request = super::rest::RestRequest {
+            method: "POST",
+            path: format!(
+                "/2015-03-31/functions/{}/invocations",
+                super::rest::encode_path(&self.function, false)
+            ),
+            headers: vec![
+                ("content-type", "application/json".to_owned()),
+                ("x-amz-invocation-type", "RequestResponse".to_owned()),
+            ],
+            body: payload.into(),
+            body_sha256: None,
+        };
+        let out = client
+            .send("Invoke", &client.endpoint().base, &request)
             .await
             .map_err(|err| {
                 from_aws(
-                    &AwsError::from_sdk("Invoke", err),
+                    &err,
                     &[
                         "ResourceNotFoundException",
                         "AccessDeniedException",
@@ -245,20 +261,21 @@ impl Handler for LambdaHandler {
                     ],
                 )
             })?;
-        let status = u16::try_from(out.status_code()).ok();
-        let answer = out
-            .payload()
-            .map(|b| String::from_utf8_lossy(b.as_ref()).into_owned())
-            .unwrap_or_default();
+        let status = Some(out.status);
+        let answer = String::from_utf8_lossy(&out.body).into_owned();
         let output = (!answer.is_empty()).then(|| cut(&answer, OUTPUT_BYTES));
-        match out.function_error() {
+        let function_error = out
+            .headers
+            .get("x-amz-function-error")
+            .and_then(|v| v.to_str().ok());
+        match function_error {
             None => Ok(HandlerReport {
                 http_status: status,
                 exit_code: None,
                 output,
             }),
             Some(kind) => {
-                let (error_type, message) = function_error(&answer);
+                let (error_type, message) = function_error_of(&answer);
                 let text = format!(
                     "function error ({kind}): {error_type}: {}",
                     cut(&message, OUTPUT_BYTES)
@@ -278,7 +295,7 @@ impl Handler for LambdaHandler {
 
 /// `errorType` and `errorMessage` of a Lambda error payload (empty when absent).
 #[cfg(feature = "handler-lambda")]
-pub fn function_error(payload: &str) -> (String, String) {
+pub fn function_error_of(payload: &str) -> (String, String) {
     let v: serde_json::Value = serde_json::from_str(payload).unwrap_or_default();
     let s = |k: &str| {
         v.get(k)
@@ -304,7 +321,7 @@ mod tests {
     #[test]
     fn function_error_classification() {
         let (t, m) =
-            function_error(r#"{"errorType":"PermanentFailure","errorMessage":"bad order id"}"#);
+            function_error_of(r#"{"errorType":"PermanentFailure","errorMessage":"bad order id"}"#);
         assert_eq!(
             (t.as_str(), m.as_str()),
             ("PermanentFailure", "bad order id")
@@ -320,7 +337,10 @@ mod tests {
         for transient in ["Runtime.ExitError", "Sandbox.Timedout", "TypeError", ""] {
             assert!(!is_permanent_error_type(transient), "{transient}");
         }
-        assert_eq!(function_error("not json"), (String::new(), String::new()));
+        assert_eq!(
+            function_error_of("not json"),
+            (String::new(), String::new())
+        );
         assert!(entry_error_is_transient("ThrottlingException"));
         assert!(entry_error_is_transient("InternalFailure"));
         assert!(!entry_error_is_transient("MalformedDetail"));

@@ -11,6 +11,7 @@ mod item;
 mod payloads;
 pub mod provision;
 mod queue;
+pub mod rest;
 mod secrets;
 mod store;
 

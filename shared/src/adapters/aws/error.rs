@@ -30,6 +30,19 @@ pub enum AwsErrorKind {
     Response,
 }
 
+impl AwsErrorKind {
+    /// The kind of an error answer from a service: its HTTP status and error code.
+    pub fn of_service_error(status: u16, code: Option<&str>) -> Self {
+        match code {
+            Some(c) if THROTTLING_CODES.contains(&c) => Self::Throttled,
+            Some(c) if SERVER_CODES.contains(&c) => Self::Server,
+            _ if status == 429 => Self::Throttled,
+            _ if status >= 500 => Self::Server,
+            _ => Self::Rejected,
+        }
+    }
+}
+
 impl fmt::Display for AwsErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -59,7 +72,7 @@ pub struct AwsError {
 }
 
 /// Error codes that mean "slow down" across DynamoDB, SQS and Secrets Manager.
-pub(super) const THROTTLING_CODES: &[&str] = &[
+const THROTTLING_CODES: &[&str] = &[
     "ThrottlingException",
     "Throttling",
     "ThrottledException",
@@ -74,7 +87,7 @@ pub(super) const THROTTLING_CODES: &[&str] = &[
 ];
 
 /// Error codes the services use for a fault on their side, whatever the HTTP status says.
-pub(super) const SERVER_CODES: &[&str] = &[
+const SERVER_CODES: &[&str] = &[
     "InternalServerError",
     "InternalFailure",
     "InternalError",
@@ -108,13 +121,7 @@ impl AwsError {
             SdkError::ServiceError(s) => {
                 let status = s.raw().status().as_u16();
                 let code = s.err().code().map(str::to_owned);
-                let kind = match code.as_deref() {
-                    Some(c) if THROTTLING_CODES.contains(&c) => AwsErrorKind::Throttled,
-                    Some(c) if SERVER_CODES.contains(&c) => AwsErrorKind::Server,
-                    _ if status == 429 => AwsErrorKind::Throttled,
-                    _ if status >= 500 => AwsErrorKind::Server,
-                    _ => AwsErrorKind::Rejected,
-                };
+                let kind = AwsErrorKind::of_service_error(status, code.as_deref());
                 (kind, code, Some(status))
             }
             // `SdkError` is non-exhaustive: a future kind is reported as unreadable.

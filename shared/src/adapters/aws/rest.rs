@@ -29,7 +29,7 @@ use aws_smithy_types::byte_stream::ByteStream;
 use bytes::Bytes;
 use tokio::sync::Mutex;
 
-use super::error::{AwsError, AwsErrorKind, SERVER_CODES, THROTTLING_CODES};
+use super::error::{AwsError, AwsErrorKind};
 use super::http::SdkHttpClient;
 use crate::tls::SdkTrust;
 
@@ -424,15 +424,12 @@ fn signed(
     HttpRequest::try_from(http_request).map_err(|e| e.to_string())
 }
 
+/// As the SDK clients' errors are classified, plus S3's `RequestTimeout` (a 400 for a connection
+/// that sent its body too slowly), which the SDK retries too.
 fn classify(status: u16, code: Option<&str>) -> AwsErrorKind {
     match code {
-        Some(c) if THROTTLING_CODES.contains(&c) => AwsErrorKind::Throttled,
-        Some(c) if SERVER_CODES.contains(&c) => AwsErrorKind::Server,
-        // S3's answer to a connection that sent its body too slowly: the SDK retries it too.
         Some("RequestTimeout") => AwsErrorKind::Timeout,
-        _ if status == 429 || status == 503 => AwsErrorKind::Throttled,
-        _ if status >= 500 => AwsErrorKind::Server,
-        _ => AwsErrorKind::Rejected,
+        _ => AwsErrorKind::of_service_error(status, code),
     }
 }
 
@@ -576,6 +573,7 @@ mod tests {
         assert_eq!(message.as_deref(), Some("Please reduce your request rate."));
         assert_eq!(classify(503, code.as_deref()), AwsErrorKind::Throttled);
         assert_eq!(classify(500, None), AwsErrorKind::Server);
+        assert_eq!(classify(503, None), AwsErrorKind::Server);
         assert_eq!(classify(400, Some("RequestTimeout")), AwsErrorKind::Timeout);
         assert_eq!(classify(404, Some("NoSuchKey")), AwsErrorKind::Rejected);
         assert_eq!(classify(403, Some("AccessDenied")), AwsErrorKind::Rejected);

@@ -54,9 +54,13 @@ kind = "log"
         let base = stack.base();
         let report = report.path().to_owned();
         move || {
+            // Run from the report's temporary directory: schemathesis keeps a cache
+            // (`.schemathesis/`) in its working directory, which is not the repository's business.
             Command::new(st)
-                .current_dir(&root)
-                .args(["run", "openapi.yaml", "--url", &base])
+                .current_dir(&report)
+                .arg("run")
+                .arg(root.join("openapi.yaml"))
+                .args(["--url", &base])
                 .args(["-H", &format!("Authorization: Bearer {ADMIN_TOKEN}")])
                 .args(["-H", &format!("Cookie: hookgate_admin={ADMIN_TOKEN}")])
                 .args([

@@ -264,10 +264,7 @@ impl Handler for LambdaHandler {
         let status = Some(out.status);
         let answer = String::from_utf8_lossy(&out.body).into_owned();
         let output = (!answer.is_empty()).then(|| cut(&answer, OUTPUT_BYTES));
-        let function_error = out
-            .headers
-            .get("x-amz-function-error")
-            .and_then(|v| v.to_str().ok());
+        let function_error = out.headers.get("x-amz-function-error");
         match function_error {
             None => Ok(HandlerReport {
                 http_status: status,

@@ -44,6 +44,31 @@ pub fn default_timeouts() -> TimeoutConfig {
 
 type Key = (Option<Duration>, Option<Duration>);
 
+/// The process's client for these timeouts and roots (and the native-roots setting), built on
+/// first use and shared after, so the SDK clients ([`load_sdk_config`](super::load_sdk_config))
+/// and the signed REST calls ([`super::rest`]) build one TLS context, not one each.
+pub fn process_client(
+    timeouts: &TimeoutConfig,
+    roots: SdkTrust,
+) -> Result<SdkHttpClient, HttpClientError> {
+    type ProcessKey = (Key, SdkTrust, bool);
+    static CLIENTS: Mutex<Vec<(ProcessKey, SdkHttpClient)>> = Mutex::new(Vec::new());
+    let key = (
+        (timeouts.connect_timeout(), timeouts.read_timeout()),
+        roots,
+        crate::tls::native_roots_enabled(),
+    );
+    let mut clients = CLIENTS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, c)) = clients.iter().find(|(k, _)| *k == key) {
+        return Ok(c.clone());
+    }
+    let client = SdkHttpClient::new(timeouts, roots)?;
+    clients.push((key, client.clone()));
+    Ok(client)
+}
+
 /// See the module documentation. Cheap to clone (shared state).
 #[derive(Debug, Clone)]
 pub struct SdkHttpClient {
@@ -166,6 +191,27 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
+
+    #[test]
+    fn one_process_client_per_timeouts_and_roots() {
+        let t = default_timeouts();
+        let a = process_client(&t, SdkTrust::Mozilla).unwrap();
+        let b = process_client(&t, SdkTrust::Mozilla).unwrap();
+        assert!(Arc::ptr_eq(&a.inner, &b.inner), "shared, not built twice");
+        let amazon = process_client(&t, SdkTrust::AmazonTrustServices).unwrap();
+        assert!(
+            !Arc::ptr_eq(&a.inner, &amazon.inner),
+            "other roots, other client"
+        );
+        let slow = TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(9))
+            .build();
+        let c = process_client(&slow, SdkTrust::Mozilla).unwrap();
+        assert!(
+            !Arc::ptr_eq(&a.inner, &c.inner),
+            "other timeouts, other client"
+        );
+    }
 
     #[tokio::test]
     async fn every_sdk_client_uses_the_connector_built_with_the_client() {

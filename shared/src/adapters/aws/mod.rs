@@ -45,7 +45,7 @@ pub use store::DynamoStore;
 pub async fn load_sdk_config() -> Result<SdkConfig, HttpClientError> {
     let timeouts = http::default_timeouts();
     // The SDK crates are built without a default HTTP client: this one is the only one.
-    let client = http::SdkHttpClient::new(&timeouts, SdkTrust::from_env())?;
+    let client = http::process_client(&timeouts, SdkTrust::from_env())?;
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .timeout_config(timeouts)
         .http_client(client.shared());

@@ -2,7 +2,7 @@
 //! `PutObject` / `GetObject` (the payload bucket) and Lambda `Invoke` (the `lambda` handler).
 //!
 //! Each is one HTTP request, signed by AWS's own `aws-sigv4` and sent through the SDK's HTTP
-//! connector ([`SdkHttpClient`]), with the SDK config's region, credentials provider, endpoint
+//! connector (the process's [`super::http::process_client`]), with the SDK config's region, credentials provider, endpoint
 //! settings and time source. The SDK crates for those two services cost more than everything
 //! else they would do for us: `aws-sdk-s3`'s checksum crates (0.7 MB of tables) and
 //! `aws-sdk-lambda`'s `Invoke` error deserializer (0.13 MB) in every bootstrap that linked them.
@@ -30,7 +30,6 @@ use bytes::Bytes;
 use tokio::sync::Mutex;
 
 use super::error::{AwsError, AwsErrorKind};
-use super::http::SdkHttpClient;
 use crate::tls::SdkTrust;
 
 /// Attempts per call when the SDK config sets none (the SDK's standard retry mode).
@@ -123,7 +122,7 @@ pub struct RestRequest {
 #[derive(Debug)]
 pub struct RestResponse {
     pub status: u16,
-    pub headers: http::HeaderMap,
+    pub headers: aws_smithy_runtime_api::http::Headers,
     pub body: Bytes,
 }
 
@@ -153,8 +152,8 @@ impl RestClient {
             .timeout_config()
             .cloned()
             .unwrap_or_else(super::http::default_timeouts);
-        let http =
-            SdkHttpClient::new(&timeouts, SdkTrust::from_env()).map_err(|e| e.to_string())?;
+        let http = super::http::process_client(&timeouts, SdkTrust::from_env())
+            .map_err(|e| e.to_string())?;
         Ok(Self {
             inner: Arc::new(Inner {
                 service,
@@ -272,18 +271,9 @@ impl RestClient {
             .map_err(|e| fail(AwsErrorKind::Response, Some(status), None, e.to_string()))?
             .into_bytes();
         if (200..300).contains(&status) {
-            let mut map = http::HeaderMap::new();
-            for (name, value) in headers.iter() {
-                if let (Ok(n), Ok(v)) = (
-                    http::HeaderName::try_from(name),
-                    http::HeaderValue::from_str(value),
-                ) {
-                    map.append(n, v);
-                }
-            }
             return Ok(RestResponse {
                 status,
-                headers: map,
+                headers,
                 body,
             });
         }

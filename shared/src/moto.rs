@@ -319,7 +319,7 @@ pub fn recorded_backend(s: &MotoSubject, rec: &Recorder) -> AwsBackend {
     AwsBackend::from_clients(
         ddb,
         sqs,
-        aws_sdk_secretsmanager::Client::new(&s.sdk),
+        crate::adapters::aws::SecretsManagerStore::from_sdk(&s.sdk),
         s.resources.table.clone(),
         s.resources.queue_url.clone(),
         s.resources.dlq_url.clone(),

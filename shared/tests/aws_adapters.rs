@@ -772,7 +772,7 @@ async fn secrets_manager_store_reads_secret_strings() {
         .send()
         .await
         .unwrap();
-    let store = SecretsManagerStore::new(sm);
+    let store = SecretsManagerStore::from_sdk(&sdk);
     assert_eq!(
         store.fetch(&name).await.unwrap(),
         r#"{"github":"gh-secret"}"#

@@ -83,9 +83,7 @@ pub async fn app_from_env(role: Role) -> Result<App, BootError> {
         dlq: Arc::new(SqsQueue::new(sqs, dlq_url)),
     };
     let secrets = Arc::new(SecretResolver::new(
-        Some(Arc::new(SecretsManagerStore::new(
-            aws_sdk_secretsmanager::Client::new(&sdk),
-        ))),
+        Some(Arc::new(SecretsManagerStore::from_sdk(&sdk))),
         SECRET_TTL,
     ));
     let handlers = match role {

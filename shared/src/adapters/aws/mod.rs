@@ -89,7 +89,7 @@ impl AwsBackend {
         let mut b = Self::from_clients(
             aws_sdk_dynamodb::Client::new(sdk),
             aws_sdk_sqs::Client::new(sdk),
-            aws_sdk_secretsmanager::Client::new(sdk),
+            SecretsManagerStore::from_sdk(sdk),
             table,
             queue_url,
             dlq_url,
@@ -106,7 +106,7 @@ impl AwsBackend {
     pub fn from_clients(
         dynamodb: aws_sdk_dynamodb::Client,
         sqs: aws_sdk_sqs::Client,
-        secretsmanager: aws_sdk_secretsmanager::Client,
+        secrets: SecretsManagerStore,
         table: String,
         queue_url: String,
         dlq_url: String,
@@ -115,7 +115,7 @@ impl AwsBackend {
             store: Arc::new(DynamoStore::new(dynamodb, table)),
             queue: Arc::new(SqsQueue::new(sqs.clone(), queue_url)),
             dlq: Arc::new(SqsQueue::new(sqs, dlq_url)),
-            secrets: Arc::new(SecretsManagerStore::new(secretsmanager)),
+            secrets: Arc::new(secrets),
         }
     }
 }

@@ -1,11 +1,14 @@
 //! Signed REST calls for the few AWS operations hookgate makes outside the SDK clients: S3
-//! `PutObject` / `GetObject` (the payload bucket) and Lambda `Invoke` (the `lambda` handler).
+//! `PutObject` / `GetObject` (the payload bucket), Lambda `Invoke` (the `lambda` handler) and
+//! Secrets Manager `GetSecretValue` (`secretsmanager:` secret references).
 //!
 //! Each is one HTTP request, signed by AWS's own `aws-sigv4` and sent through the SDK's HTTP
 //! connector (the process's [`super::http::process_client`]), with the SDK config's region, credentials provider, endpoint
-//! settings and time source. The SDK crates for those two services cost more than everything
-//! else they would do for us: `aws-sdk-s3`'s checksum crates (0.7 MB of tables) and
-//! `aws-sdk-lambda`'s `Invoke` error deserializer (0.13 MB) in every bootstrap that linked them.
+//! settings and time source. The SDK crates for those services cost more than everything
+//! else they would do for us: `aws-sdk-s3`'s checksum crates (0.7 MB of tables),
+//! `aws-sdk-lambda`'s `Invoke` error deserializer (0.13 MB) in every bootstrap that linked them,
+//! and, for every SDK crate, its own copy of AWS's partition table parsed when its first client
+//! is built (0.7 M instructions of each function's cold start).
 //! Retries follow the SDK's standard mode: three attempts, full-jitter exponential backoff, on
 //! transport failures, timeouts, throttling and 5xx. Errors are [`AwsError`]s, classified like the
 //! SDK's.
@@ -50,6 +53,8 @@ pub enum Service {
     S3,
     /// REST-JSON errors (`x-amzn-ErrorType`); the path encoded twice when signed.
     Lambda,
+    /// The AWS JSON 1.1 protocol (`POST /`, `X-Amz-Target`): errors as Lambda's.
+    SecretsManager,
 }
 
 impl Service {
@@ -57,6 +62,7 @@ impl Service {
         match self {
             Self::S3 => "s3",
             Self::Lambda => "lambda",
+            Self::SecretsManager => "secretsmanager",
         }
     }
 
@@ -64,6 +70,7 @@ impl Service {
         match self {
             Self::S3 => "AWS_ENDPOINT_URL_S3",
             Self::Lambda => "AWS_ENDPOINT_URL_LAMBDA",
+            Self::SecretsManager => "AWS_ENDPOINT_URL_SECRETS_MANAGER",
         }
     }
 
@@ -279,7 +286,9 @@ impl RestClient {
         }
         let (code, message) = match self.inner.service {
             Service::S3 => xml_error(&body),
-            Service::Lambda => json_error(headers.get("x-amzn-errortype"), &body),
+            Service::Lambda | Service::SecretsManager => {
+                json_error(headers.get("x-amzn-errortype"), &body)
+            }
         };
         Err(fail(
             classify(status, code.as_deref()),
@@ -318,12 +327,12 @@ impl Endpoint {
         }
         let (suffix, dual_suffix) = dns_suffixes(region);
         let fips = if fips { "-fips" } else { "" };
+        let name = service.signing_name();
         let host = match (service, dual_stack) {
             // S3 keeps its own dual-stack names under the partition's main suffix.
             (Service::S3, true) => format!("s3{fips}.dualstack.{region}.{suffix}"),
-            (Service::S3, false) => format!("s3{fips}.{region}.{suffix}"),
-            (Service::Lambda, true) => format!("lambda{fips}.{region}.{dual_suffix}"),
-            (Service::Lambda, false) => format!("lambda{fips}.{region}.{suffix}"),
+            (_, true) => format!("{name}{fips}.{region}.{dual_suffix}"),
+            (_, false) => format!("{name}{fips}.{region}.{suffix}"),
         };
         Ok(Self {
             base: format!("https://{host}"),
@@ -546,6 +555,28 @@ mod tests {
         )
         .unwrap();
         assert_eq!(custom.base, "http://127.0.0.1:5000");
+        assert_eq!(
+            r(Service::SecretsManager, "eu-west-1", None, false, false),
+            "https://secretsmanager.eu-west-1.amazonaws.com"
+        );
+        assert_eq!(
+            r(Service::SecretsManager, "us-gov-west-1", None, true, false),
+            "https://secretsmanager-fips.us-gov-west-1.amazonaws.com"
+        );
+        assert_eq!(
+            r(Service::SecretsManager, "cn-north-1", None, true, true),
+            "https://secretsmanager-fips.cn-north-1.api.amazonwebservices.com.cn"
+        );
+        assert_eq!(
+            r(
+                Service::SecretsManager,
+                "us-isob-east-1",
+                None,
+                false,
+                false
+            ),
+            "https://secretsmanager.us-isob-east-1.sc2s.sgov.gov"
+        );
         assert!(custom.custom);
         assert!(Endpoint::resolve(Service::S3, "us-east-1/../x", None, false, false).is_err());
         assert!(

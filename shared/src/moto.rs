@@ -271,6 +271,26 @@ use std::sync::Arc;
 pub struct Recorder(Arc<Mutex<Vec<String>>>);
 
 impl Recorder {
+    /// An SQS client (signed requests, see [`crate::adapters::aws::SqsQueue`]) whose every
+    /// request is recorded.
+    pub fn sqs_client(
+        &self,
+        sdk: &aws_config::SdkConfig,
+    ) -> crate::adapters::aws::rest::RestClient {
+        let recorded = self.0.clone();
+        crate::adapters::aws::rest::RestClient::from_sdk(
+            sdk,
+            crate::adapters::aws::rest::Service::Sqs,
+        )
+        .unwrap_or_else(|e| panic!("SQS client for moto: {e}"))
+        .observed(move |op| {
+            recorded
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(op.to_owned());
+        })
+    }
+
     /// The operations recorded since the last call, in order.
     pub fn take(&self) -> Vec<String> {
         std::mem::take(
@@ -304,18 +324,15 @@ impl Intercept for Recorder {
     }
 }
 
-/// The adapters on fresh resources, every DynamoDB and SQS request recorded.
+/// The adapters on fresh resources, every DynamoDB and SQS request recorded (SQS's signed
+/// requests through the client's observer, DynamoDB's through an SDK interceptor).
 pub fn recorded_backend(s: &MotoSubject, rec: &Recorder) -> AwsBackend {
     let ddb = aws_sdk_dynamodb::Client::from_conf(
         aws_sdk_dynamodb::config::Builder::from(&s.sdk)
             .interceptor(rec.clone())
             .build(),
     );
-    let sqs = aws_sdk_sqs::Client::from_conf(
-        aws_sdk_sqs::config::Builder::from(&s.sdk)
-            .interceptor(rec.clone())
-            .build(),
-    );
+    let sqs = rec.sqs_client(&s.sdk);
     AwsBackend::from_clients(
         ddb,
         sqs,

@@ -201,10 +201,8 @@ async fn dynamodb_unreachable_answers_503_and_enqueues_nothing() {
 async fn sqs_unreachable_after_the_write_is_503_then_the_retry_or_the_sweep_enqueues() {
     let m = subject("sqs-down").await;
     let counter = Arc::new(Counting::default());
-    let dead_q = Arc::new(SqsQueue::new(
-        aws_sdk_sqs::Client::new(&dead_sdk(&m).await),
-        m.resources.queue_url.clone(),
-    ));
+    let dead_q =
+        Arc::new(SqsQueue::from_sdk(&dead_sdk(&m).await, m.resources.queue_url.clone()).unwrap());
     let broken = app_on(
         m.backend.store.clone(),
         dead_q,

@@ -98,11 +98,7 @@ async fn each_function_calls_only_what_it_is_granted() {
     ingest_apigw(&app, apigw("iam-2", &body, h)).await;
     // ...and a send that fails (no such queue): ingest gives its lease up (UpdateItem).
     let missing_queue = hookgate_shared::adapters::aws::SqsQueue::new(
-        aws_sdk_sqs::Client::from_conf(
-            aws_sdk_sqs::config::Builder::from(&m.sdk)
-                .interceptor(rec.clone())
-                .build(),
-        ),
+        rec.sqs_client(&m.sdk),
         format!("{}-missing", m.resources.queue_url),
     );
     let broken = App::build(

@@ -9,6 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::adapters::aws::rest::{RestClient, Service};
 use crate::adapters::aws::{
     DynamoStore, SecretsManagerStore, SqsQueue, load_sdk_config, payload_bucket_from_env,
 };
@@ -38,6 +39,8 @@ pub enum BootError {
     HttpClient(#[from] crate::adapters::aws::HttpClientError),
     #[error("HOOKGATE_PAYLOAD_BUCKET: {0}")]
     PayloadBucket(crate::ports::StoreError),
+    #[error("SQS cannot be called: {0}")]
+    Queue(String),
 }
 
 /// How long a secret fetched from Secrets Manager is reused.
@@ -73,7 +76,7 @@ pub async fn app_from_env(role: Role) -> Result<App, BootError> {
     };
     let sdk = load_sdk_config().await?;
     let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let sqs = RestClient::from_sdk(&sdk, Service::Sqs).map_err(BootError::Queue)?;
     let backend = Backend {
         store: Arc::new(
             DynamoStore::new(dynamo, table)

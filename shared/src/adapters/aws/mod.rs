@@ -17,6 +17,8 @@ mod store;
 
 use std::sync::Arc;
 
+use rest::RestClient;
+
 pub use crate::tls::SdkTrust;
 pub use aws_config::SdkConfig;
 pub use aws_smithy_http_client::HttpClientError;
@@ -78,17 +80,20 @@ pub struct AwsBackend {
 
 impl AwsBackend {
     /// Builds the clients once; no network call.
-    /// The payload bucket comes from `HOOKGATE_PAYLOAD_BUCKET` when set; an error when it cannot
-    /// be used (no region, an invalid bucket name or endpoint URL).
+    /// The payload bucket comes from `HOOKGATE_PAYLOAD_BUCKET` when set; an error when it or SQS
+    /// cannot be used (no region, an invalid bucket name or endpoint URL).
     pub fn new(
         sdk: &SdkConfig,
         table: String,
         queue_url: String,
         dlq_url: String,
     ) -> Result<Self, crate::ports::StoreError> {
+        let sqs = RestClient::from_sdk(sdk, rest::Service::Sqs).map_err(|e| {
+            crate::ports::StoreError::Unavailable(format!("SQS cannot be called: {e}"))
+        })?;
         let mut b = Self::from_clients(
             aws_sdk_dynamodb::Client::new(sdk),
-            aws_sdk_sqs::Client::new(sdk),
+            sqs,
             SecretsManagerStore::from_sdk(sdk),
             table,
             queue_url,
@@ -105,7 +110,7 @@ impl AwsBackend {
     /// From clients configured by the caller (e.g. with interceptors or custom timeouts).
     pub fn from_clients(
         dynamodb: aws_sdk_dynamodb::Client,
-        sqs: aws_sdk_sqs::Client,
+        sqs: RestClient,
         secrets: SecretsManagerStore,
         table: String,
         queue_url: String,

@@ -1,15 +1,15 @@
 //! A queue on SQS, by URL: the same type serves the main queue and the dead-letter queue.
 //! Redrive to the DLQ after `maxReceiveCount` receives is SQS's own (the queue's RedrivePolicy).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_sqs::Client;
-use aws_sdk_sqs::config::retry::RetryConfig;
-use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use serde::Deserialize;
+use serde_json::{Value, json};
 
-use super::error::AwsError;
+use super::error::{AwsError, AwsErrorKind};
+use super::rest::{RestClient, RestRequest, Service};
 use crate::ports::{Queue, QueueError, QueueStats, Received};
 
 /// SQS's longest long-poll wait.
@@ -19,28 +19,85 @@ const MAX_VISIBILITY_SECS: u64 = 43_200;
 /// How many receives `peek` makes at most.
 const PEEK_CALLS: usize = 4;
 
-/// One SQS queue.
+/// One SQS queue. Its calls are signed AWS JSON 1.0 requests ([`RestClient`]), not
+/// `aws-sdk-sqs`: that crate's client parsed its own copy of AWS's partition table at every cold
+/// start, and its operations' code was linked into every function.
 #[derive(Debug, Clone)]
 pub struct SqsQueue {
-    client: Client,
+    client: RestClient,
     url: String,
+}
+
+/// `ReceiveMessage`'s answer, as far as it is used.
+#[derive(Deserialize)]
+struct ReceiveOutput {
+    #[serde(rename = "Messages", default)]
+    messages: Vec<SqsMessage>,
+}
+
+#[derive(Deserialize)]
+struct SqsMessage {
+    #[serde(rename = "MessageId")]
+    message_id: Option<String>,
+    #[serde(rename = "ReceiptHandle")]
+    receipt_handle: Option<String>,
+    #[serde(rename = "Body", default)]
+    body: String,
+    #[serde(rename = "Attributes", default)]
+    attributes: HashMap<String, String>,
+}
+
+/// `GetQueueAttributes`'s answer.
+#[derive(Deserialize)]
+struct AttributesOutput {
+    #[serde(rename = "Attributes", default)]
+    attributes: HashMap<String, String>,
 }
 
 impl SqsQueue {
     /// No network call.
-    pub fn new(client: Client, url: impl Into<String>) -> Self {
+    pub fn new(client: RestClient, url: impl Into<String>) -> Self {
         Self {
             client,
             url: url.into(),
         }
     }
 
+    /// From the SDK config's region, credentials, endpoint, retry and timeout settings. No
+    /// network call; `Err` says why SQS cannot be called (no region, a bad endpoint URL).
+    pub fn from_sdk(sdk: &aws_config::SdkConfig, url: impl Into<String>) -> Result<Self, String> {
+        Ok(Self::new(RestClient::from_sdk(sdk, Service::Sqs)?, url))
+    }
+
     pub fn url(&self) -> &str {
         &self.url
     }
 
-    pub fn client(&self) -> &Client {
+    pub fn client(&self) -> &RestClient {
         &self.client
+    }
+
+    fn request(operation: &str, input: &Value) -> RestRequest {
+        RestRequest {
+            method: "POST",
+            path: "/".into(),
+            headers: vec![
+                ("content-type", "application/x-amz-json-1.0".into()),
+                ("x-amz-target", format!("AmazonSQS.{operation}")),
+            ],
+            body: input.to_string().into(),
+            body_sha256: None,
+        }
+    }
+
+    /// One call with the standard retries; the answer's JSON body.
+    async fn call(&self, operation: &'static str, input: Value) -> Result<bytes::Bytes, AwsError> {
+        let base = &self.client.endpoint().base;
+        let answer = self
+            .client
+            .send(operation, base, &Self::request(operation, &input))
+            .await?;
+        Ok(answer.body)
     }
 
     async fn receive_raw(
@@ -49,24 +106,23 @@ impl SqsQueue {
         wait_secs: u64,
         visibility_secs: Option<u64>,
     ) -> Result<Vec<Received>, QueueError> {
-        let out = self
-            .client
-            .receive_message()
-            .queue_url(&self.url)
-            .max_number_of_messages(to_i32(u64::from(max.clamp(1, 10))))
-            .wait_time_seconds(to_i32(wait_secs.min(MAX_WAIT_SECS)))
-            .set_visibility_timeout(visibility_secs.map(|v| to_i32(v.min(MAX_VISIBILITY_SECS))))
-            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
-            .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk("ReceiveMessage", e))?;
-        let mut got = Vec::new();
-        for m in out.messages.unwrap_or_default() {
-            let attrs = m.attributes.unwrap_or_default();
-            let num =
-                |k: &MessageSystemAttributeName| attrs.get(k).and_then(|v| v.parse::<i64>().ok());
-            let (Some(message_id), Some(receipt)) = (m.message_id, m.receipt_handle) else {
+        let mut input = json!({
+            "QueueUrl": self.url,
+            "MaxNumberOfMessages": max.clamp(1, 10),
+            "WaitTimeSeconds": wait_secs.min(MAX_WAIT_SECS),
+            "MessageSystemAttributeNames": ["ApproximateReceiveCount", "SentTimestamp"],
+        });
+        if let Some(v) = visibility_secs {
+            input["VisibilityTimeout"] = json!(v.min(MAX_VISIBILITY_SECS));
+        }
+        let body = self.call("ReceiveMessage", input).await?;
+        let out: ReceiveOutput = parse("ReceiveMessage", &body)?;
+        let mut got = Vec::with_capacity(out.messages.len());
+        for m in out.messages {
+            let num = |k: &str| m.attributes.get(k).and_then(|v| v.parse::<i64>().ok());
+            let (Some(message_id), Some(receipt)) =
+                (m.message_id.clone(), m.receipt_handle.clone())
+            else {
                 return Err(QueueError::Unavailable(
                     "ReceiveMessage returned a message without id or receipt handle".into(),
                 ));
@@ -74,34 +130,39 @@ impl SqsQueue {
             got.push(Received {
                 message_id,
                 receipt,
-                body: m.body.unwrap_or_default(),
-                receive_count: num(&MessageSystemAttributeName::ApproximateReceiveCount)
+                receive_count: num("ApproximateReceiveCount")
                     .and_then(|n| u32::try_from(n).ok())
                     .unwrap_or(1),
-                sent_at: num(&MessageSystemAttributeName::SentTimestamp).unwrap_or(0),
+                sent_at: num("SentTimestamp").unwrap_or(0),
+                body: m.body,
             });
         }
         Ok(got)
     }
 
-    async fn attributes(
-        &self,
-        names: &[QueueAttributeName],
-    ) -> Result<std::collections::HashMap<QueueAttributeName, String>, QueueError> {
-        let out = self
-            .client
-            .get_queue_attributes()
-            .queue_url(&self.url)
-            .set_attribute_names(Some(names.to_vec()))
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk("GetQueueAttributes", e))?;
-        Ok(out.attributes.unwrap_or_default())
+    async fn attributes(&self, names: &[&str]) -> Result<HashMap<String, String>, QueueError> {
+        let body = self
+            .call(
+                "GetQueueAttributes",
+                json!({ "QueueUrl": self.url, "AttributeNames": names }),
+            )
+            .await?;
+        Ok(parse::<AttributesOutput>("GetQueueAttributes", &body)?.attributes)
     }
 }
 
-fn to_i32(v: u64) -> i32 {
-    i32::try_from(v).unwrap_or(i32::MAX)
+/// A 2xx answer's JSON body, or an error saying it could not be read.
+fn parse<T: for<'de> Deserialize<'de>>(
+    operation: &'static str,
+    body: &[u8],
+) -> Result<T, AwsError> {
+    serde_json::from_slice(body).map_err(|e| AwsError {
+        operation,
+        kind: AwsErrorKind::Response,
+        code: None,
+        status: None,
+        message: format!("unreadable answer: {e}"),
+    })
 }
 
 fn secs_ceil(d: Duration) -> u64 {
@@ -112,13 +173,11 @@ fn secs_ceil(d: Duration) -> u64 {
 impl Queue for SqsQueue {
     async fn send(&self, body: &str) -> Result<(), QueueError> {
         crate::ports::check_message_size(body)?;
-        self.client
-            .send_message()
-            .queue_url(&self.url)
-            .message_body(body)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk("SendMessage", e))?;
+        self.call(
+            "SendMessage",
+            json!({ "QueueUrl": self.url, "MessageBody": body }),
+        )
+        .await?;
         Ok(())
     }
 
@@ -138,46 +197,45 @@ impl Queue for SqsQueue {
     }
 
     async fn delete(&self, receipt: &str) -> Result<(), QueueError> {
-        self.client
-            .delete_message()
-            .queue_url(&self.url)
-            .receipt_handle(receipt)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk("DeleteMessage", e))?;
+        self.call(
+            "DeleteMessage",
+            json!({ "QueueUrl": self.url, "ReceiptHandle": receipt }),
+        )
+        .await?;
         Ok(())
     }
 
     async fn change_visibility(&self, receipt: &str, timeout: Duration) -> Result<(), QueueError> {
-        self.client
-            .change_message_visibility()
-            .queue_url(&self.url)
-            .receipt_handle(receipt)
-            .visibility_timeout(to_i32(timeout.as_secs().min(MAX_VISIBILITY_SECS)))
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk("ChangeMessageVisibility", e))?;
+        self.call(
+            "ChangeMessageVisibility",
+            json!({
+                "QueueUrl": self.url,
+                "ReceiptHandle": receipt,
+                "VisibilityTimeout": timeout.as_secs().min(MAX_VISIBILITY_SECS),
+            }),
+        )
+        .await?;
         Ok(())
     }
 
     async fn stats(&self) -> Result<QueueStats, QueueError> {
         let attrs = self
             .attributes(&[
-                QueueAttributeName::ApproximateNumberOfMessages,
-                QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
-                QueueAttributeName::ApproximateNumberOfMessagesDelayed,
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed",
             ])
             .await?;
-        let num = |k: QueueAttributeName| {
+        let num = |k: &str| {
             attrs
-                .get(&k)
+                .get(k)
                 .and_then(|v| v.parse::<u64>().ok())
                 .unwrap_or(0)
         };
         Ok(QueueStats {
-            visible: num(QueueAttributeName::ApproximateNumberOfMessages),
-            in_flight: num(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
-            delayed: num(QueueAttributeName::ApproximateNumberOfMessagesDelayed),
+            visible: num("ApproximateNumberOfMessages"),
+            in_flight: num("ApproximateNumberOfMessagesNotVisible"),
+            delayed: num("ApproximateNumberOfMessagesDelayed"),
             // SQS publishes the oldest message's age only as a CloudWatch metric.
             oldest_age_secs: None,
         })
@@ -210,34 +268,29 @@ impl Queue for SqsQueue {
     /// `StartMessageMoveTask` from this (dead-letter) queue back to its source queues.
     async fn native_redrive(&self) -> Result<Option<u64>, QueueError> {
         let attrs = self
-            .attributes(&[
-                QueueAttributeName::QueueArn,
-                QueueAttributeName::ApproximateNumberOfMessages,
-            ])
+            .attributes(&["QueueArn", "ApproximateNumberOfMessages"])
             .await?;
         let arn = attrs
-            .get(&QueueAttributeName::QueueArn)
+            .get("QueueArn")
             .cloned()
             .ok_or_else(|| QueueError::Unavailable(format!("no QueueArn for {}", self.url)))?;
         let count = attrs
-            .get(&QueueAttributeName::ApproximateNumberOfMessages)
+            .get("ApproximateNumberOfMessages")
             .and_then(|v| v.parse::<u64>().ok())
             .unwrap_or(0);
+        let request = Self::request("StartMessageMoveTask", &json!({ "SourceArn": arn }));
+        // An endpoint without this action answers 5xx/4xx at once; don't retry that.
         let res = self
             .client
-            .start_message_move_task()
-            .source_arn(arn)
-            .customize()
-            // An endpoint without this action answers 5xx/4xx at once; don't retry that.
-            .config_override(
-                aws_sdk_sqs::config::Builder::default().retry_config(RetryConfig::disabled()),
+            .send_once(
+                "StartMessageMoveTask",
+                &self.client.endpoint().base,
+                &request,
             )
-            .send()
             .await;
         match res {
             Ok(_) => Ok(Some(count)),
             Err(e) => {
-                let e = AwsError::from_sdk("StartMessageMoveTask", e);
                 if e.is_unsupported_operation() {
                     tracing::info!(error = %e, "native DLQ redrive unavailable; falling back");
                     Ok(None)

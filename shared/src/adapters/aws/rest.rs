@@ -1,6 +1,7 @@
 //! Signed REST calls for the few AWS operations hookgate makes outside the SDK clients: S3
-//! `PutObject` / `GetObject` (the payload bucket), Lambda `Invoke` (the `lambda` handler) and
-//! Secrets Manager `GetSecretValue` (`secretsmanager:` secret references).
+//! `PutObject` / `GetObject` (the payload bucket), Lambda `Invoke` (the `lambda` handler),
+//! Secrets Manager `GetSecretValue` (`secretsmanager:` secret references) and the SQS queue
+//! operations (`super::queue`).
 //!
 //! Each is one HTTP request, signed by AWS's own `aws-sigv4` and sent through the SDK's HTTP
 //! connector (the process's [`super::http::process_client`]), with the SDK config's region, credentials provider, endpoint
@@ -55,6 +56,9 @@ pub enum Service {
     Lambda,
     /// The AWS JSON 1.1 protocol (`POST /`, `X-Amz-Target`): errors as Lambda's.
     SecretsManager,
+    /// The AWS JSON 1.0 protocol, errors as Lambda's, except that the code is the query
+    /// protocol's (`x-amzn-query-error`) when the answer has one, as the SDK reads it.
+    Sqs,
 }
 
 impl Service {
@@ -63,6 +67,7 @@ impl Service {
             Self::S3 => "s3",
             Self::Lambda => "lambda",
             Self::SecretsManager => "secretsmanager",
+            Self::Sqs => "sqs",
         }
     }
 
@@ -71,6 +76,7 @@ impl Service {
             Self::S3 => "AWS_ENDPOINT_URL_S3",
             Self::Lambda => "AWS_ENDPOINT_URL_LAMBDA",
             Self::SecretsManager => "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+            Self::Sqs => "AWS_ENDPOINT_URL_SQS",
         }
     }
 
@@ -98,6 +104,17 @@ pub struct Endpoint {
 #[derive(Debug, Clone)]
 pub struct RestClient {
     inner: Arc<Inner>,
+    observer: Option<CallObserver>,
+}
+
+/// Told the operation of every request sent (each attempt), e.g. to count AWS calls in tests.
+#[derive(Clone)]
+struct CallObserver(Arc<dyn Fn(&'static str) + Send + Sync>);
+
+impl std::fmt::Debug for CallObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CallObserver")
+    }
 }
 
 #[derive(Debug)]
@@ -174,7 +191,15 @@ impl RestClient {
                     .map_or(ATTEMPTS, |r| r.max_attempts().max(1)),
                 operation_timeout: timeouts.operation_timeout(),
             }),
+            observer: None,
         })
+    }
+
+    /// This client, telling `observe` the operation of every request it sends (each attempt).
+    #[must_use]
+    pub fn observed(mut self, observe: impl Fn(&'static str) + Send + Sync + 'static) -> Self {
+        self.observer = Some(CallObserver(Arc::new(observe)));
+        self
     }
 
     pub fn endpoint(&self) -> &Endpoint {
@@ -197,6 +222,30 @@ impl RestClient {
             return self.with_retries(operation, base, request).await;
         };
         tokio::time::timeout(limit, self.with_retries(operation, base, request))
+            .await
+            .unwrap_or_else(|_| {
+                Err(AwsError {
+                    operation,
+                    kind: AwsErrorKind::Timeout,
+                    code: None,
+                    status: None,
+                    message: format!("operation timed out after {limit:?}"),
+                })
+            })
+    }
+
+    /// As [`Self::send`], without retries (an operation an endpoint may not implement, whose
+    /// refusal should come back at once).
+    pub async fn send_once(
+        &self,
+        operation: &'static str,
+        base: &str,
+        request: &RestRequest,
+    ) -> Result<RestResponse, AwsError> {
+        let Some(limit) = self.inner.operation_timeout else {
+            return self.attempt(operation, base, request).await;
+        };
+        tokio::time::timeout(limit, self.attempt(operation, base, request))
             .await
             .unwrap_or_else(|_| {
                 Err(AwsError {
@@ -262,6 +311,9 @@ impl RestClient {
             self.inner.clock.now(),
         )
         .map_err(|e| fail(AwsErrorKind::Construction, None, None, e))?;
+        if let Some(observe) = &self.observer {
+            (observe.0)(operation);
+        }
         let response = self.inner.connector.call(signed).await.map_err(|e| {
             let kind = if e.is_timeout() {
                 AwsErrorKind::Timeout
@@ -288,6 +340,16 @@ impl RestClient {
             Service::S3 => xml_error(&body),
             Service::Lambda | Service::SecretsManager => {
                 json_error(headers.get("x-amzn-errortype"), &body)
+            }
+            Service::Sqs => {
+                let (code, message) = json_error(headers.get("x-amzn-errortype"), &body);
+                let query_code = headers
+                    .get("x-amzn-query-error")
+                    .and_then(|v| v.split(';').next())
+                    .map(str::trim)
+                    .filter(|c| !c.is_empty())
+                    .map(str::to_owned);
+                (query_code.or(code), message)
             }
         };
         Err(fail(
@@ -562,6 +624,14 @@ mod tests {
         assert_eq!(
             r(Service::SecretsManager, "us-gov-west-1", None, true, false),
             "https://secretsmanager-fips.us-gov-west-1.amazonaws.com"
+        );
+        assert_eq!(
+            r(Service::Sqs, "ap-southeast-2", None, false, false),
+            "https://sqs.ap-southeast-2.amazonaws.com"
+        );
+        assert_eq!(
+            r(Service::Sqs, "us-east-1", None, true, true),
+            "https://sqs-fips.us-east-1.api.aws"
         );
         assert_eq!(
             r(Service::SecretsManager, "cn-north-1", None, true, true),

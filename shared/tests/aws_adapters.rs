@@ -880,3 +880,55 @@ async fn methods_call_only_their_published_actions() {
     );
     check("native_redrive", QUEUE_ACTIONS, calls);
 }
+
+/// The functions' SDK configuration (`sdk_config_from_vars`, Lambda's variables, without
+/// aws-config's loader) reaches DynamoDB, SQS and Secrets Manager.
+#[tokio::test]
+async fn the_functions_environment_config_reaches_every_service() {
+    let s = subject("envcfg").await;
+    let moto = MotoServer::shared().unwrap_or_else(|e| panic!("{e}"));
+    let vars = [
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_SESSION_TOKEN", "testing"),
+        ("AWS_ENDPOINT_URL", moto.endpoint()),
+    ];
+    let sdk = aws::sdk_config_from_vars(|name| {
+        vars.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| (*v).to_owned())
+    })
+    .unwrap();
+    let b = AwsBackend::new(
+        &sdk,
+        s.resources.table.clone(),
+        s.resources.queue_url.clone(),
+        s.resources.dlq_url.clone(),
+    )
+    .unwrap();
+    let ev = small("github", "envcfg-1", 1);
+    assert!(matches!(
+        b.store.put_new(&ev).await.unwrap(),
+        PutOutcome::Inserted
+    ));
+    assert!(b.store.get(&ev.event_id).await.unwrap().is_some());
+    b.queue.send("envcfg").await.unwrap();
+    let got = b
+        .queue
+        .receive(1, Duration::from_secs(1), None)
+        .await
+        .unwrap();
+    assert_eq!(got[0].body, "envcfg");
+    b.queue.delete(&got[0].receipt).await.unwrap();
+
+    let name = unique_prefix("envcfg-secret");
+    aws_sdk_secretsmanager::Client::new(&s.sdk)
+        .create_secret()
+        .name(&name)
+        .secret_string("v")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(b.secrets.fetch(&name).await.unwrap(), "v");
+}

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crate::adapters::aws::rest::{RestClient, Service};
 use crate::adapters::aws::{
-    DynamoStore, SecretsManagerStore, SqsQueue, load_sdk_config, payload_bucket_from_env,
+    DynamoStore, SecretsManagerStore, SqsQueue, payload_bucket_from_env, sdk_config_from_env,
 };
 use crate::app::{App, Backend};
 use crate::clock::SystemClock;
@@ -35,12 +35,12 @@ pub enum BootError {
     Config(#[from] crate::config::ConfigError),
     #[error("{0}")]
     App(#[from] crate::app::AppError),
-    #[error("cannot build the AWS SDK's HTTP client: {0}")]
-    HttpClient(#[from] crate::adapters::aws::HttpClientError),
     #[error("HOOKGATE_PAYLOAD_BUCKET: {0}")]
     PayloadBucket(crate::ports::StoreError),
     #[error("SQS cannot be called: {0}")]
     Queue(String),
+    #[error("{0}")]
+    SdkConfig(#[from] crate::adapters::aws::EnvConfigError),
 }
 
 /// How long a secret fetched from Secrets Manager is reused.
@@ -74,7 +74,7 @@ pub async fn app_from_env(role: Role) -> Result<App, BootError> {
     } else {
         std::env::var("HOOKGATE_DLQ_URL").unwrap_or_default()
     };
-    let sdk = load_sdk_config().await?;
+    let sdk = sdk_config_from_env()?;
     let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
     let sqs = RestClient::from_sdk(&sdk, Service::Sqs).map_err(BootError::Queue)?;
     let backend = Backend {

@@ -4,6 +4,7 @@
 //! the environment (region, the default credential chain, `AWS_ENDPOINT_URL`…) and gives every
 //! client of the process one HTTP client ([`http::SdkHttpClient`]).
 
+mod env_config;
 mod error;
 pub mod handlers;
 pub mod http;
@@ -22,6 +23,7 @@ use rest::RestClient;
 pub use crate::tls::SdkTrust;
 pub use aws_config::SdkConfig;
 pub use aws_smithy_http_client::HttpClientError;
+pub use env_config::{EnvConfigError, sdk_config_from_env, sdk_config_from_vars};
 pub use error::{AwsError, AwsErrorKind};
 pub use handlers::{AwsHandlerFactory, HANDLER_ACTIONS};
 pub use item::{

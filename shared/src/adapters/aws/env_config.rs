@@ -190,8 +190,15 @@ struct EnvEndpoints {
 }
 
 impl EnvEndpoints {
-    /// The SDK services whose clients a function may build.
-    const SERVICES: &'static [&'static str] = &["DYNAMODB", "EVENTBRIDGE"];
+    /// The services a function may call (SDK clients and signed requests).
+    const SERVICES: &'static [&'static str] = &[
+        "DYNAMODB",
+        "SQS",
+        "SECRETS_MANAGER",
+        "S3",
+        "LAMBDA",
+        "EVENTBRIDGE",
+    ];
 
     fn read(get: &impl Fn(&str) -> Option<String>, ignore: bool) -> Self {
         if ignore {
@@ -357,6 +364,43 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!((sdk.endpoint_url(), dynamodb_endpoint(&sdk)), (None, None));
+    }
+
+    #[tokio::test]
+    async fn the_signed_calls_read_the_same_endpoint_settings() {
+        use crate::adapters::aws::rest::{RestClient, Service};
+        let base = |sdk: &SdkConfig, service| {
+            let client = RestClient::from_sdk(sdk, service).unwrap();
+            (client.endpoint().base.clone(), client.endpoint().custom)
+        };
+        let sdk = config(&with(&[
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
+            ("AWS_ENDPOINT_URL_SQS", "http://127.0.0.1:9324"),
+            ("AWS_ENDPOINT_URL_SECRETS_MANAGER", "http://127.0.0.1:4584/"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            base(&sdk, Service::Sqs),
+            ("http://127.0.0.1:9324".into(), true)
+        );
+        assert_eq!(
+            base(&sdk, Service::SecretsManager),
+            ("http://127.0.0.1:4584".into(), true)
+        );
+        assert_eq!(
+            base(&sdk, Service::S3),
+            ("http://127.0.0.1:5000".into(), true)
+        );
+        let sdk = config(&with(&[
+            ("AWS_ENDPOINT_URL_SQS", "http://127.0.0.1:9324"),
+            ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true"),
+            ("AWS_USE_FIPS_ENDPOINT", "true"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            base(&sdk, Service::Sqs),
+            ("https://sqs-fips.eu-west-1.amazonaws.com".into(), false)
+        );
     }
 
     #[tokio::test]

@@ -71,6 +71,17 @@ impl Service {
         }
     }
 
+    /// The service's id, as `AWS_ENDPOINT_URL_<SERVICE>` and the profile's `services` sections
+    /// name it.
+    fn service_id(self) -> &'static str {
+        match self {
+            Self::S3 => "S3",
+            Self::Lambda => "Lambda",
+            Self::SecretsManager => "Secrets Manager",
+            Self::Sqs => "SQS",
+        }
+    }
+
     fn endpoint_variable(self) -> &'static str {
         match self {
             Self::S3 => "AWS_ENDPOINT_URL_S3",
@@ -161,10 +172,7 @@ impl RestClient {
         let credentials = sdk
             .credentials_provider()
             .ok_or("no AWS credentials provider configured")?;
-        let endpoint_url = std::env::var(service.endpoint_variable())
-            .ok()
-            .filter(|v| !v.trim().is_empty())
-            .or_else(|| sdk.endpoint_url().map(str::to_owned));
+        let endpoint_url = configured_endpoint(sdk, service);
         let endpoint = Endpoint::resolve(
             service,
             &region,
@@ -400,6 +408,32 @@ impl Endpoint {
             base: format!("https://{host}"),
             custom: false,
         })
+    }
+}
+
+/// The endpoint URL configured for `service`, as an SDK client reads it: the config's own
+/// `endpoint_url` when the caller set it on the config; else the config's service config
+/// (`AWS_ENDPOINT_URL_<SERVICE>`, then `AWS_ENDPOINT_URL`, and for the CLI the profile's,
+/// honouring `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS`); else the process's
+/// `AWS_ENDPOINT_URL_<SERVICE>` and the config's `endpoint_url`.
+fn configured_endpoint(sdk: &aws_config::SdkConfig, service: Service) -> Option<String> {
+    use aws_types::service_config::ServiceConfigKey;
+    let own = sdk.endpoint_url().map(str::to_owned);
+    if sdk.get_origin("endpoint_url").is_client_config() {
+        return own;
+    }
+    let key = ServiceConfigKey::builder()
+        .service_id(service.service_id())
+        .env("AWS_ENDPOINT_URL")
+        .profile("endpoint_url")
+        .build()
+        .ok();
+    match (sdk.service_config(), key) {
+        (Some(config), Some(key)) => config.load_config(key).or(own),
+        _ => std::env::var(service.endpoint_variable())
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .or(own),
     }
 }
 

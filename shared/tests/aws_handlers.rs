@@ -118,6 +118,109 @@ async fn eventbridge_puts_the_event_on_the_bus_and_rules_route_it() {
     assert_eq!(v["detail"]["payload"]["ref"], "refs/heads/main");
 }
 
+fn eventbridge_handler(sdk: &aws_config::SdkConfig) -> Handlers {
+    let factory = AwsHandlerFactory::new(sdk);
+    let config = Config::parse(
+        "[handlers.fanout]\nkind = \"eventbridge\"\nbus = \"orders\"\nsource = \"acme.hooks\"\n",
+        "t",
+    )
+    .unwrap();
+    Handlers::build(
+        &config.handlers,
+        Arc::new(SecretResolver::local()),
+        &|n, c| factory.build(n, c),
+    )
+    .unwrap()
+}
+
+/// `PutEvents` as EventBridge reads it (AWS JSON 1.1, signed for `events`), and its answers: a
+/// failed entry (throttled: transient; anything else: permanent), a missing bus (permanent, not
+/// retried), an unreadable answer (transient).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eventbridge_puts_with_a_signed_json_request_and_reads_failed_entries() {
+    let (url, seen) = stand_in::stand_in(vec![
+        (
+            200,
+            r#"{"FailedEntryCount":0,"Entries":[{"EventId":"e-1"}]}"#,
+            vec![],
+        ),
+        (
+            200,
+            r#"{"FailedEntryCount":1,"Entries":[{"ErrorCode":"ThrottlingException","ErrorMessage":"Rate exceeded"}]}"#,
+            vec![],
+        ),
+        (
+            200,
+            r#"{"FailedEntryCount":1,"Entries":[{"ErrorCode":"MalformedDetail","ErrorMessage":"Detail is malformed."}]}"#,
+            vec![],
+        ),
+        (
+            400,
+            r#"{"__type":"ResourceNotFoundException","message":"Event bus orders does not exist."}"#,
+            vec![],
+        ),
+        (200, "<html></html>", vec![]),
+    ])
+    .await;
+    let at = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600);
+    let h = eventbridge_handler(&stand_in::sdk_for(&url, at));
+    let f = h.get("fanout").unwrap();
+    let e = event();
+    f.handle(&e).await.unwrap();
+
+    let first = seen.lock().unwrap()[0].clone();
+    assert_eq!((first.method.as_str(), first.path.as_str()), ("POST", "/"));
+    assert_eq!(first.header("x-amz-target"), Some("AWSEvents.PutEvents"));
+    assert_eq!(
+        first.header("content-type"),
+        Some("application/x-amz-json-1.1")
+    );
+    let sent: serde_json::Value = serde_json::from_slice(&first.body).unwrap();
+    let entry = &sent["Entries"][0];
+    assert_eq!(entry["EventBusName"], "orders");
+    assert_eq!(entry["Source"], "acme.hooks");
+    assert_eq!(entry["DetailType"], "push");
+    assert_eq!(entry["Time"], 1_767_225_600.0);
+    let detail: serde_json::Value =
+        serde_json::from_str(entry["Detail"].as_str().unwrap()).unwrap();
+    assert_eq!(detail["event_id"], e.event_id.as_str());
+    let auth = first.header("authorization").unwrap();
+    assert!(
+        auth.starts_with(
+            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20260101/eu-west-1/events/aws4_request, "
+        ),
+        "{auth}"
+    );
+    let signature = auth.rsplit("Signature=").next().unwrap();
+    let secret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+    assert_eq!(
+        signature,
+        stand_in::expected_signature(&first, false, secret)
+    );
+    assert_ne!(
+        signature,
+        stand_in::expected_signature(&first, false, "other")
+    );
+
+    let err = f.handle(&e).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Transient, "{}", err.message);
+    assert!(
+        err.message.contains("ThrottlingException: Rate exceeded"),
+        "{}",
+        err.message
+    );
+    let err = f.handle(&e).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Permanent, "{}", err.message);
+    assert!(err.message.contains("MalformedDetail"), "{}", err.message);
+    let err = f.handle(&e).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Permanent, "{}", err.message);
+    assert!(err.message.contains("does not exist"), "{}", err.message);
+    assert_eq!(err.http_status, Some(400));
+    let err = f.handle(&e).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Transient, "{}", err.message);
+    assert_eq!(seen.lock().unwrap().len(), 5, "nothing was retried");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eventbridge_refuses_an_oversized_event_permanently() {
     let h = handlers("[handlers.fanout]\nkind = \"eventbridge\"\nbus = \"default\"\n").await;

@@ -54,7 +54,7 @@ pub struct AwsHandlerFactory {
     )]
     sdk: SdkConfig,
     #[cfg(feature = "handler-eventbridge")]
-    events: OnceLock<aws_sdk_eventbridge::Client>,
+    events: OnceLock<Result<super::rest::RestClient, String>>,
     #[cfg(feature = "handler-lambda")]
     lambda: OnceLock<Result<super::rest::RestClient, String>>,
 }
@@ -79,7 +79,12 @@ impl AwsHandlerFactory {
             HandlerConfig::Eventbridge { bus, source } => Some(Arc::new(EventBridgeHandler {
                 client: self
                     .events
-                    .get_or_init(|| aws_sdk_eventbridge::Client::new(&self.sdk))
+                    .get_or_init(|| {
+                        super::rest::RestClient::from_sdk(
+                            &self.sdk,
+                            super::rest::Service::EventBridge,
+                        )
+                    })
                     .clone(),
                 bus: bus.clone(),
                 source: source.clone(),
@@ -138,9 +143,13 @@ fn cut(s: &str, max: usize) -> String {
     s[..end].to_owned()
 }
 
+/// Puts the event on a bus (`PutEvents`, one entry) as a signed AWS JSON 1.1 request
+/// ([`super::rest`]), not through `aws-sdk-eventbridge`.
 #[cfg(feature = "handler-eventbridge")]
 pub struct EventBridgeHandler {
-    client: aws_sdk_eventbridge::Client,
+    /// `Err` when the SDK config cannot reach EventBridge (no region…): every event fails
+    /// permanently with that reason until the deployment is fixed and the events replayed.
+    client: Result<super::rest::RestClient, String>,
     bus: String,
     source: Option<String>,
     name: String,
@@ -150,9 +159,9 @@ pub struct EventBridgeHandler {
 #[async_trait]
 impl Handler for EventBridgeHandler {
     async fn handle(&self, e: &Event) -> Result<HandlerReport, HandlerError> {
-        use aws_sdk_eventbridge::primitives::DateTime;
-        use aws_sdk_eventbridge::types::PutEventsRequestEntry;
-
+        let client = self.client.as_ref().map_err(|why| {
+            HandlerError::permanent(format!("cannot put events on {}: {why}", self.bus))
+        })?;
         let detail = e.envelope().to_string();
         if detail.len() > MAX_ENTRY_BYTES {
             return Err(HandlerError::permanent(format!(
@@ -160,42 +169,52 @@ impl Handler for EventBridgeHandler {
                 detail.len()
             )));
         }
-        let entry = PutEventsRequestEntry::builder()
-            .event_bus_name(&self.bus)
-            .source(
-                self.source
-                    .clone()
-                    .unwrap_or_else(|| format!("hookgate.{}", e.source)),
-            )
-            .detail_type(&e.event_type)
-            .detail(detail)
-            .time(DateTime::from_millis(e.received_at))
-            .build();
-        let out = self
-            .client
-            .put_events()
-            .entries(entry)
-            .send()
+        let source = self
+            .source
+            .clone()
+            .unwrap_or_else(|| format!("hookgate.{}", e.source));
+        // JSON 1.1 timestamps are epoch seconds.
+        #[allow(clippy::cast_precision_loss)]
+        let time = e.received_at as f64 / 1000.0;
+        let input = serde_json::json!({
+            "Entries": [{
+                "EventBusName": self.bus,
+                "Source": source,
+                "DetailType": e.event_type,
+                "Detail": detail,
+                "Time": time,
+            }]
+        });
+        let request = super::rest::RestRequest {
+            method: "POST",
+            path: "/".into(),
+            headers: vec![
+                ("content-type", "application/x-amz-json-1.1".into()),
+                ("x-amz-target", "AWSEvents.PutEvents".into()),
+            ],
+            body: input.to_string().into(),
+            body_sha256: None,
+        };
+        let answer = client
+            .send("PutEvents", &client.endpoint().base, &request)
             .await
-            .map_err(|err| {
-                from_aws(
-                    &AwsError::from_sdk("PutEvents", err),
-                    &["ResourceNotFoundException"],
-                )
-            })?;
-        if out.failed_entry_count() == 0 {
+            .map_err(|err| from_aws(&err, &["ResourceNotFoundException"]))?;
+        let out: PutEventsOutput = serde_json::from_slice(&answer.body).map_err(|err| {
+            // The call may have put the event: not knowing, retry (a consumer sees it twice at
+            // worst, as with any at-least-once delivery).
+            HandlerError::transient(format!("PutEvents: unreadable answer: {err}"))
+        })?;
+        if out.failed_entry_count == 0 {
             tracing::debug!(handler = %self.name, "event put on the bus");
             return Ok(HandlerReport::default());
         }
-        let failed = out.entries().iter().find(|x| x.error_code().is_some());
+        let failed = out.entries.iter().find(|x| x.error_code.is_some());
         let code = failed
-            .and_then(|x| x.error_code())
-            .unwrap_or("unknown")
-            .to_owned();
+            .and_then(|x| x.error_code.clone())
+            .unwrap_or_else(|| "unknown".to_owned());
         let msg = failed
-            .and_then(|x| x.error_message())
-            .unwrap_or("")
-            .to_owned();
+            .and_then(|x| x.error_message.clone())
+            .unwrap_or_default();
         let text = format!(
             "PutEvents entry failed: {code}: {}",
             cut(&msg, OUTPUT_BYTES)
@@ -206,6 +225,25 @@ impl Handler for EventBridgeHandler {
             Err(HandlerError::permanent(text))
         }
     }
+}
+
+/// `PutEvents`' answer, as far as it is used.
+#[cfg(feature = "handler-eventbridge")]
+#[derive(serde::Deserialize)]
+struct PutEventsOutput {
+    #[serde(rename = "FailedEntryCount", default)]
+    failed_entry_count: u32,
+    #[serde(rename = "Entries", default)]
+    entries: Vec<PutEventsEntry>,
+}
+
+#[cfg(feature = "handler-eventbridge")]
+#[derive(serde::Deserialize)]
+struct PutEventsEntry {
+    #[serde(rename = "ErrorCode")]
+    error_code: Option<String>,
+    #[serde(rename = "ErrorMessage")]
+    error_message: Option<String>,
 }
 
 /// EventBridge entry error codes worth retrying.

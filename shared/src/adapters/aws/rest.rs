@@ -1,7 +1,7 @@
 //! Signed REST calls for the few AWS operations hookgate makes outside the SDK clients: S3
 //! `PutObject` / `GetObject` (the payload bucket), Lambda `Invoke` (the `lambda` handler),
-//! Secrets Manager `GetSecretValue` (`secretsmanager:` secret references) and the SQS queue
-//! operations (`super::queue`).
+//! Secrets Manager `GetSecretValue` (`secretsmanager:` secret references), EventBridge
+//! `PutEvents` (the `eventbridge` handler) and the SQS queue operations (`super::queue`).
 //!
 //! Each is one HTTP request, signed by AWS's own `aws-sigv4` and sent through the SDK's HTTP
 //! connector (the process's [`super::http::process_client`]), with the SDK config's region, credentials provider, endpoint
@@ -59,6 +59,8 @@ pub enum Service {
     /// The AWS JSON 1.0 protocol, errors as Lambda's, except that the code is the query
     /// protocol's (`x-amzn-query-error`) when the answer has one, as the SDK reads it.
     Sqs,
+    /// EventBridge: the AWS JSON 1.1 protocol, errors as Lambda's; `events.` hosts.
+    EventBridge,
 }
 
 impl Service {
@@ -68,6 +70,7 @@ impl Service {
             Self::Lambda => "lambda",
             Self::SecretsManager => "secretsmanager",
             Self::Sqs => "sqs",
+            Self::EventBridge => "events",
         }
     }
 
@@ -79,6 +82,7 @@ impl Service {
             Self::Lambda => "Lambda",
             Self::SecretsManager => "Secrets Manager",
             Self::Sqs => "SQS",
+            Self::EventBridge => "EventBridge",
         }
     }
 
@@ -88,6 +92,7 @@ impl Service {
             Self::Lambda => "AWS_ENDPOINT_URL_LAMBDA",
             Self::SecretsManager => "AWS_ENDPOINT_URL_SECRETS_MANAGER",
             Self::Sqs => "AWS_ENDPOINT_URL_SQS",
+            Self::EventBridge => "AWS_ENDPOINT_URL_EVENTBRIDGE",
         }
     }
 
@@ -346,7 +351,7 @@ impl RestClient {
         }
         let (code, message) = match self.inner.service {
             Service::S3 => xml_error(&body),
-            Service::Lambda | Service::SecretsManager => {
+            Service::Lambda | Service::SecretsManager | Service::EventBridge => {
                 json_error(headers.get("x-amzn-errortype"), &body)
             }
             Service::Sqs => {
@@ -658,6 +663,14 @@ mod tests {
         assert_eq!(
             r(Service::SecretsManager, "us-gov-west-1", None, true, false),
             "https://secretsmanager-fips.us-gov-west-1.amazonaws.com"
+        );
+        assert_eq!(
+            r(Service::EventBridge, "eu-west-1", None, false, false),
+            "https://events.eu-west-1.amazonaws.com"
+        );
+        assert_eq!(
+            r(Service::EventBridge, "us-east-1", None, true, false),
+            "https://events-fips.us-east-1.amazonaws.com"
         );
         assert_eq!(
             r(Service::Sqs, "ap-southeast-2", None, false, false),

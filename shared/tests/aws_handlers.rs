@@ -38,8 +38,12 @@ fn event() -> Event {
 }
 
 async fn handlers(toml: &str) -> Handlers {
-    let sdk = MotoServer::shared().unwrap().sdk_config().await;
-    let factory = AwsHandlerFactory::new(&sdk);
+    handlers_on(&MotoServer::shared().unwrap().sdk_config().await, toml)
+}
+
+/// The handlers `toml` configures, built by the AWS factory on `sdk`.
+fn handlers_on(sdk: &aws_config::SdkConfig, toml: &str) -> Handlers {
+    let factory = AwsHandlerFactory::new(sdk);
     let config = Config::parse(toml, "test").unwrap();
     Handlers::build(
         &config.handlers,
@@ -119,18 +123,10 @@ async fn eventbridge_puts_the_event_on_the_bus_and_rules_route_it() {
 }
 
 fn eventbridge_handler(sdk: &aws_config::SdkConfig) -> Handlers {
-    let factory = AwsHandlerFactory::new(sdk);
-    let config = Config::parse(
+    handlers_on(
+        sdk,
         "[handlers.fanout]\nkind = \"eventbridge\"\nbus = \"orders\"\nsource = \"acme.hooks\"\n",
-        "t",
     )
-    .unwrap();
-    Handlers::build(
-        &config.handlers,
-        Arc::new(SecretResolver::local()),
-        &|n, c| factory.build(n, c),
-    )
-    .unwrap()
 }
 
 /// `PutEvents` as EventBridge reads it (AWS JSON 1.1, signed for `events`), and its answers: a
@@ -278,18 +274,10 @@ async fn an_unreachable_endpoint_is_transient() {
 }
 
 fn lambda_handler(sdk: &aws_config::SdkConfig, function: &str) -> Handlers {
-    let factory = AwsHandlerFactory::new(sdk);
-    let config = Config::parse(
+    handlers_on(
+        sdk,
         &format!("[handlers.fn]\nkind = \"lambda\"\nfunction = \"{function}\"\n"),
-        "t",
     )
-    .unwrap();
-    Handlers::build(
-        &config.handlers,
-        Arc::new(SecretResolver::local()),
-        &|n, c| factory.build(n, c),
-    )
-    .unwrap()
 }
 
 #[tokio::test]

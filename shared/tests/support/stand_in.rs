@@ -18,6 +18,15 @@ impl Seen {
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_str())
     }
+
+    /// The `SignedHeaders` of the request's SigV4 `Authorization` header.
+    pub fn signed_headers(&self) -> Vec<&str> {
+        self.header("authorization")
+            .and_then(|auth| auth.split("SignedHeaders=").nth(1))
+            .and_then(|rest| rest.split(',').next())
+            .map(|list| list.split(';').collect())
+            .unwrap_or_default()
+    }
 }
 
 /// One canned answer: status, body, headers.
@@ -106,15 +115,7 @@ pub fn expected_signature(seen: &Seen, s3: bool, secret: &str) -> String {
     use hmac::{Hmac, KeyInit, Mac};
     use sha2::{Digest, Sha256};
     let auth = seen.header("authorization").unwrap();
-    let signed: Vec<&str> = auth
-        .split("SignedHeaders=")
-        .nth(1)
-        .unwrap()
-        .split(',')
-        .next()
-        .unwrap()
-        .split(';')
-        .collect();
+    let signed = seen.signed_headers();
     let scope = auth
         .split("Credential=")
         .nth(1)

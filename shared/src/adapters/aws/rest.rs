@@ -231,20 +231,8 @@ impl RestClient {
         base: &str,
         request: &RestRequest,
     ) -> Result<RestResponse, AwsError> {
-        let Some(limit) = self.inner.operation_timeout else {
-            return self.with_retries(operation, base, request).await;
-        };
-        tokio::time::timeout(limit, self.with_retries(operation, base, request))
+        self.within_operation_timeout(operation, self.with_retries(operation, base, request))
             .await
-            .unwrap_or_else(|_| {
-                Err(AwsError {
-                    operation,
-                    kind: AwsErrorKind::Timeout,
-                    code: None,
-                    status: None,
-                    message: format!("operation timed out after {limit:?}"),
-                })
-            })
     }
 
     /// As [`Self::send`], without retries (an operation an endpoint may not implement, whose
@@ -255,20 +243,28 @@ impl RestClient {
         base: &str,
         request: &RestRequest,
     ) -> Result<RestResponse, AwsError> {
-        let Some(limit) = self.inner.operation_timeout else {
-            return self.attempt(operation, base, request).await;
-        };
-        tokio::time::timeout(limit, self.attempt(operation, base, request))
+        self.within_operation_timeout(operation, self.attempt(operation, base, request))
             .await
-            .unwrap_or_else(|_| {
-                Err(AwsError {
-                    operation,
-                    kind: AwsErrorKind::Timeout,
-                    code: None,
-                    status: None,
-                    message: format!("operation timed out after {limit:?}"),
-                })
+    }
+
+    /// `call`, cut short by the SDK config's operation timeout when it sets one.
+    async fn within_operation_timeout(
+        &self,
+        operation: &'static str,
+        call: impl std::future::Future<Output = Result<RestResponse, AwsError>>,
+    ) -> Result<RestResponse, AwsError> {
+        let Some(limit) = self.inner.operation_timeout else {
+            return call.await;
+        };
+        tokio::time::timeout(limit, call).await.unwrap_or_else(|_| {
+            Err(AwsError {
+                operation,
+                kind: AwsErrorKind::Timeout,
+                code: None,
+                status: None,
+                message: format!("operation timed out after {limit:?}"),
             })
+        })
     }
 
     async fn with_retries(

@@ -314,4 +314,16 @@ fn a_queue_without_a_region_is_refused_when_built() {
         .build();
     let err = SqsQueue::from_sdk(&sdk, QUEUE_URL).unwrap_err();
     assert!(err.contains("no AWS region"), "{err}");
+    // The backend refuses to start, saying so (the CLI prints it).
+    let err = hookgate_shared::adapters::aws::AwsBackend::new(
+        &sdk,
+        "t".into(),
+        QUEUE_URL.into(),
+        String::new(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "SQS cannot be called: no AWS region configured"
+    );
 }

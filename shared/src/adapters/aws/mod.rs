@@ -71,6 +71,15 @@ fn env_set(name: &str) -> bool {
     std::env::var_os(name).is_some_and(|v| !v.is_empty())
 }
 
+/// Why [`AwsBackend::new`] cannot build the adapters.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error("HOOKGATE_PAYLOAD_BUCKET: {0}")]
+    PayloadBucket(crate::ports::StoreError),
+    #[error("SQS cannot be called: {0}")]
+    Queue(String),
+}
+
 /// Every AWS adapter, built from one configuration.
 #[derive(Debug, Clone)]
 pub struct AwsBackend {
@@ -89,10 +98,8 @@ impl AwsBackend {
         table: String,
         queue_url: String,
         dlq_url: String,
-    ) -> Result<Self, crate::ports::StoreError> {
-        let sqs = RestClient::from_sdk(sdk, rest::Service::Sqs).map_err(|e| {
-            crate::ports::StoreError::Unavailable(format!("SQS cannot be called: {e}"))
-        })?;
+    ) -> Result<Self, BackendError> {
+        let sqs = RestClient::from_sdk(sdk, rest::Service::Sqs).map_err(BackendError::Queue)?;
         let mut b = Self::from_clients(
             aws_sdk_dynamodb::Client::new(sdk),
             sqs,
@@ -101,7 +108,7 @@ impl AwsBackend {
             queue_url,
             dlq_url,
         );
-        if let Some(p) = payload_bucket_from_env(sdk)? {
+        if let Some(p) = payload_bucket_from_env(sdk).map_err(BackendError::PayloadBucket)? {
             b.store = Arc::new(
                 DynamoStore::new(b.store.client().clone(), b.store.table()).with_payloads(Some(p)),
             );

@@ -185,16 +185,8 @@ impl Handler for EventBridgeHandler {
                 "Time": time,
             }]
         });
-        let request = super::rest::RestRequest {
-            method: "POST",
-            path: "/".into(),
-            headers: vec![
-                ("content-type", "application/x-amz-json-1.1".into()),
-                ("x-amz-target", "AWSEvents.PutEvents".into()),
-            ],
-            body: input.to_string().into(),
-            body_sha256: None,
-        };
+        let request =
+            super::rest::RestRequest::aws_json("1.1", "AWSEvents.PutEvents".into(), &input);
         let answer = client
             .send("PutEvents", &client.endpoint().base, &request)
             .await

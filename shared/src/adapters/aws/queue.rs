@@ -78,16 +78,7 @@ impl SqsQueue {
     }
 
     fn request(operation: &str, input: &Value) -> RestRequest {
-        RestRequest {
-            method: "POST",
-            path: "/".into(),
-            headers: vec![
-                ("content-type", "application/x-amz-json-1.0".into()),
-                ("x-amz-target", format!("AmazonSQS.{operation}")),
-            ],
-            body: input.to_string().into(),
-            body_sha256: None,
-        }
+        RestRequest::aws_json("1.0", format!("AmazonSQS.{operation}"), input)
     }
 
     /// One call with the standard retries; the answer's JSON body.

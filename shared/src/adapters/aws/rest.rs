@@ -158,6 +158,23 @@ pub struct RestRequest {
     pub body_sha256: Option<String>,
 }
 
+impl RestRequest {
+    /// A request of the AWS JSON protocols (`version` `1.0` or `1.1`): `POST /`, the operation
+    /// named by `X-Amz-Target` (`target`, e.g. `AmazonSQS.SendMessage`), `input` as the body.
+    pub fn aws_json(version: &str, target: String, input: &serde_json::Value) -> Self {
+        Self {
+            method: "POST",
+            path: "/".into(),
+            headers: vec![
+                ("content-type", format!("application/x-amz-json-{version}")),
+                ("x-amz-target", target),
+            ],
+            body: input.to_string().into(),
+            body_sha256: None,
+        }
+    }
+}
+
 /// A 2xx answer.
 #[derive(Debug)]
 pub struct RestResponse {

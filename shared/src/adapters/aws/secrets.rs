@@ -42,16 +42,11 @@ impl SecretStore for SecretsManagerStore {
             .client
             .as_ref()
             .map_err(|e| format!("GetSecretValue: Secrets Manager cannot be called: {e}"))?;
-        let request = RestRequest {
-            method: "POST",
-            path: "/".into(),
-            headers: vec![
-                ("content-type", "application/x-amz-json-1.1".into()),
-                ("x-amz-target", "secretsmanager.GetSecretValue".into()),
-            ],
-            body: serde_json::json!({ "SecretId": id }).to_string().into(),
-            body_sha256: None,
-        };
+        let request = RestRequest::aws_json(
+            "1.1",
+            "secretsmanager.GetSecretValue".into(),
+            &serde_json::json!({ "SecretId": id }),
+        );
         let answer = client
             .send("GetSecretValue", &client.endpoint().base, &request)
             .await

@@ -22,10 +22,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::AttributeValue;
 use criterion::measurement::{Measurement, ValueFormatter};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use hmac::{Hmac, KeyInit, Mac};
+use hookgate_shared::adapters::aws::dynamodb::AttributeValue;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::json;
 use sha2::Sha256;

@@ -260,10 +260,6 @@ pub async fn fresh_subject(
 // ---------------------------------------------------------------------------------------------
 // Counting AWS calls
 
-use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
-use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
-use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use std::sync::Arc;
 
 /// Records the API operations of every request a client sends.
@@ -277,18 +273,33 @@ impl Recorder {
         &self,
         sdk: &aws_config::SdkConfig,
     ) -> crate::adapters::aws::rest::RestClient {
-        let recorded = self.0.clone();
-        crate::adapters::aws::rest::RestClient::from_sdk(
-            sdk,
-            crate::adapters::aws::rest::Service::Sqs,
+        self.client(sdk, crate::adapters::aws::rest::Service::Sqs)
+    }
+
+    /// A DynamoDB client (signed requests) whose every request is recorded.
+    pub fn dynamodb_client(
+        &self,
+        sdk: &aws_config::SdkConfig,
+    ) -> crate::adapters::aws::dynamodb::DynamoDb {
+        crate::adapters::aws::dynamodb::DynamoDb::new(
+            self.client(sdk, crate::adapters::aws::rest::Service::DynamoDb),
         )
-        .unwrap_or_else(|e| panic!("SQS client for moto: {e}"))
-        .observed(move |op| {
-            recorded
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .push(op.to_owned());
-        })
+    }
+
+    fn client(
+        &self,
+        sdk: &aws_config::SdkConfig,
+        service: crate::adapters::aws::rest::Service,
+    ) -> crate::adapters::aws::rest::RestClient {
+        let recorded = self.0.clone();
+        crate::adapters::aws::rest::RestClient::from_sdk(sdk, service)
+            .unwrap_or_else(|e| panic!("{service:?} client for moto: {e}"))
+            .observed(move |op| {
+                recorded
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push(op.to_owned());
+            })
     }
 
     /// The operations recorded since the last call, in order.
@@ -302,39 +313,12 @@ impl Recorder {
     }
 }
 
-impl Intercept for Recorder {
-    fn name(&self) -> &'static str {
-        "Recorder"
-    }
-    fn read_before_transmit(
-        &self,
-        _ctx: &BeforeTransmitInterceptorContextRef<'_>,
-        _rc: &RuntimeComponents,
-        cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let op = cfg
-            .load::<Metadata>()
-            .map(|m| m.name().to_owned())
-            .unwrap_or_else(|| "?".into());
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(op);
-        Ok(())
-    }
-}
-
-/// The adapters on fresh resources, every DynamoDB and SQS request recorded (SQS's signed
-/// requests through the client's observer, DynamoDB's through an SDK interceptor).
+/// The adapters on fresh resources, every DynamoDB and SQS request recorded (through the
+/// signed clients' observer).
 pub fn recorded_backend(s: &MotoSubject, rec: &Recorder) -> AwsBackend {
-    let ddb = aws_sdk_dynamodb::Client::from_conf(
-        aws_sdk_dynamodb::config::Builder::from(&s.sdk)
-            .interceptor(rec.clone())
-            .build(),
-    );
     let sqs = rec.sqs_client(&s.sdk);
     AwsBackend::from_clients(
-        ddb,
+        rec.dynamodb_client(&s.sdk),
         sqs,
         crate::adapters::aws::SecretsManagerStore::from_sdk(&s.sdk),
         s.resources.table.clone(),

@@ -178,7 +178,7 @@ async fn subject(tag: &str) -> MotoSubject {
 async fn dynamodb_unreachable_answers_503_and_enqueues_nothing() {
     let m = subject("ddb-down").await;
     let dead = DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(&dead_sdk(&m).await),
+        hookgate_shared::adapters::aws::dynamodb::DynamoDb::from_sdk(&dead_sdk(&m).await).unwrap(),
         m.resources.table.clone(),
     );
     let app = app_on(

@@ -1,6 +1,6 @@
 //! Every AWS call each Lambda function's code makes is granted to that function in
 //! `infra/permissions.json` (the file the SAM template must match exactly). The calls are recorded
-//! by an SDK interceptor while each function's handler runs on moto, through its success and
+//! by the signed clients' observer while each function's handler runs on moto, through its success and
 //! failure paths.
 #![cfg(all(feature = "aws", feature = "lambda", feature = "contract"))]
 #![allow(clippy::unwrap_used, clippy::expect_used)]

@@ -366,7 +366,7 @@ async fn replay_command_samples_through_the_replay_handler() {
     assert!(err.to_string().contains("every event"), "{err}");
 }
 
-/// AWS calls per event on the happy path, counted by an SDK interceptor: 10 deliveries through the
+/// AWS calls per event on the happy path, counted by the clients' observer: 10 deliveries through the
 /// ingest handler, then one SQS batch of 10 through the processor handler (receiving and deleting
 /// the messages is the event source mapping's work, not the function's).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

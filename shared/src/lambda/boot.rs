@@ -9,6 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::adapters::aws::dynamodb::DynamoDb;
 use crate::adapters::aws::rest::{RestClient, Service};
 use crate::adapters::aws::{
     DynamoStore, SecretsManagerStore, SqsQueue, payload_bucket_from_env, sdk_config_from_env,
@@ -39,6 +40,8 @@ pub enum BootError {
     PayloadBucket(crate::ports::StoreError),
     #[error("SQS cannot be called: {0}")]
     Queue(String),
+    #[error("DynamoDB cannot be called: {0}")]
+    Table(String),
     #[error("{0}")]
     SdkConfig(#[from] crate::adapters::aws::EnvConfigError),
 }
@@ -75,7 +78,7 @@ pub async fn app_from_env(role: Role) -> Result<App, BootError> {
         std::env::var("HOOKGATE_DLQ_URL").unwrap_or_default()
     };
     let sdk = sdk_config_from_env()?;
-    let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
+    let dynamo = DynamoDb::from_sdk(&sdk).map_err(BootError::Table)?;
     let sqs = RestClient::from_sdk(&sdk, Service::Sqs).map_err(BootError::Queue)?;
     let backend = Backend {
         store: Arc::new(

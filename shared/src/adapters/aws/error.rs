@@ -1,7 +1,8 @@
-//! The one place where AWS SDK errors are classified.
+//! The one place where AWS errors are classified.
 //!
-//! Every adapter turns an `SdkError` into an [`AwsError`] with [`AwsError::from_sdk`], then into
-//! its port's error with the `From` impls below. Nothing else looks inside an `SdkError`.
+//! The adapters' signed calls ([`super::rest`]) give [`AwsError`]s classified here; the SDK
+//! clients (provisioning) turn an `SdkError` into one with [`AwsError::from_sdk`]. Both become
+//! their port's error with the `From` impls below. Nothing else looks inside an `SdkError`.
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -69,6 +70,20 @@ pub struct AwsError {
     /// The HTTP status of the answer, when there was one.
     pub status: Option<u16>,
     pub message: String,
+    /// The error answer's body, for a caller that reads more than its code (DynamoDB's
+    /// `ConditionalCheckFailedException` carries the item as it was). Kept by signed calls only.
+    pub answer: Option<ErrorAnswer>,
+}
+
+/// The body of a service's error answer. Its `Debug` gives only its length: it may hold stored
+/// data (an item, a payload), which must not reach a log line.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct ErrorAnswer(pub bytes::Bytes);
+
+impl fmt::Debug for ErrorAnswer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ErrorAnswer({} bytes)", self.0.len())
+    }
 }
 
 /// Error codes that mean "slow down" across DynamoDB, SQS and Secrets Manager.
@@ -133,6 +148,7 @@ impl AwsError {
             code,
             status,
             message,
+            answer: None,
         }
     }
 
@@ -249,6 +265,7 @@ mod tests {
             code: code.map(str::to_owned),
             status,
             message: message.to_owned(),
+            answer: None,
         }
     }
 

@@ -3,9 +3,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
-use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
+use serde_dynamo::{from_item, to_item};
+
+use super::dynamodb::AttributeValue;
 
 use crate::codec::{decode_body, encode_body};
 use crate::model::{
@@ -274,7 +275,7 @@ pub fn new_event_item(e: &NewEvent) -> Result<HashMap<String, AttributeValue>, S
             .collect();
         put(attr::HEADERS, M(headers));
     }
-    put(attr::BODY, B(encode_body(&e.body).into()));
+    put(attr::BODY, B(encode_body(&e.body)));
     if let Some(label) = &e.secret_label {
         put(attr::SECRET_LABEL, S(label.clone()));
     }
@@ -305,8 +306,10 @@ pub fn new_event_item(e: &NewEvent) -> Result<HashMap<String, AttributeValue>, S
 pub fn item_to_event(item: HashMap<String, AttributeValue>) -> Result<StoredEvent, StoreError> {
     let id = item
         .get(attr::EVENT_ID)
-        .and_then(|v| v.as_s().ok())
-        .cloned()
+        .and_then(|v| match v {
+            AttributeValue::S(s) => Some(s.clone()),
+            _ => None,
+        })
         .unwrap_or_default();
     let parsed: Item = from_item(item)
         .map_err(|e| StoreError::Corrupt(format!("item {id} cannot be decoded: {e}")))?;
@@ -324,11 +327,11 @@ pub fn value_size(v: &AttributeValue) -> usize {
     match v {
         AttributeValue::S(s) => s.len(),
         AttributeValue::N(n) => number_size(n),
-        AttributeValue::B(b) => b.as_ref().len(),
+        AttributeValue::B(b) => b.len(),
         AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
         AttributeValue::Ss(v) => v.iter().map(String::len).sum(),
         AttributeValue::Ns(v) => v.iter().map(|n| number_size(n)).sum(),
-        AttributeValue::Bs(v) => v.iter().map(|b| b.as_ref().len()).sum(),
+        AttributeValue::Bs(v) => v.iter().map(Vec::len).sum(),
         // Documents: 3 bytes of overhead, plus 1 byte per element, plus names and values.
         AttributeValue::M(m) => {
             3 + m
@@ -337,7 +340,6 @@ pub fn value_size(v: &AttributeValue) -> usize {
                 .sum::<usize>()
         }
         AttributeValue::L(l) => 3 + l.iter().map(|v| 1 + value_size(v)).sum::<usize>(),
-        _ => 0,
     }
 }
 

@@ -2,8 +2,10 @@
 //!
 //! Clients are built once from an [`SdkConfig`] with no network call; [`load_sdk_config`] reads
 //! the environment (region, the default credential chain, `AWS_ENDPOINT_URL`…) and gives every
-//! client of the process one HTTP client ([`http::SdkHttpClient`]).
+//! client of the process one HTTP client ([`http::SdkHttpClient`]). The adapters' calls are
+//! signed requests on it ([`rest`], [`dynamodb`]); SDK clients serve only provisioning.
 
+pub mod dynamodb;
 mod env_config;
 mod error;
 pub mod handlers;
@@ -78,6 +80,8 @@ pub enum BackendError {
     PayloadBucket(crate::ports::StoreError),
     #[error("SQS cannot be called: {0}")]
     Queue(String),
+    #[error("DynamoDB cannot be called: {0}")]
+    Table(String),
 }
 
 /// Every AWS adapter, built from one configuration.
@@ -101,7 +105,7 @@ impl AwsBackend {
     ) -> Result<Self, BackendError> {
         let sqs = RestClient::from_sdk(sdk, rest::Service::Sqs).map_err(BackendError::Queue)?;
         let mut b = Self::from_clients(
-            aws_sdk_dynamodb::Client::new(sdk),
+            dynamodb::DynamoDb::from_sdk(sdk).map_err(BackendError::Table)?,
             sqs,
             SecretsManagerStore::from_sdk(sdk),
             table,
@@ -116,9 +120,9 @@ impl AwsBackend {
         Ok(b)
     }
 
-    /// From clients configured by the caller (e.g. with interceptors or custom timeouts).
+    /// From clients configured by the caller (e.g. observed, or with custom timeouts).
     pub fn from_clients(
-        dynamodb: aws_sdk_dynamodb::Client,
+        dynamodb: dynamodb::DynamoDb,
         sqs: RestClient,
         secrets: SecretsManagerStore,
         table: String,

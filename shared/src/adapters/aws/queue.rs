@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::error::{AwsError, AwsErrorKind};
-use super::rest::{RestClient, RestRequest, Service};
+use super::error::AwsError;
+use super::rest::{RestClient, RestRequest, Service, json_answer};
 use crate::ports::{Queue, QueueError, QueueStats, Received};
 
 /// SQS's longest long-poll wait.
@@ -107,7 +107,7 @@ impl SqsQueue {
             input["VisibilityTimeout"] = json!(v.min(MAX_VISIBILITY_SECS));
         }
         let body = self.call("ReceiveMessage", input).await?;
-        let out: ReceiveOutput = parse("ReceiveMessage", &body)?;
+        let out: ReceiveOutput = json_answer("ReceiveMessage", &body)?;
         let mut got = Vec::with_capacity(out.messages.len());
         for m in out.messages {
             let num = |k: &str| m.attributes.get(k).and_then(|v| v.parse::<i64>().ok());
@@ -138,22 +138,8 @@ impl SqsQueue {
                 json!({ "QueueUrl": self.url, "AttributeNames": names }),
             )
             .await?;
-        Ok(parse::<AttributesOutput>("GetQueueAttributes", &body)?.attributes)
+        Ok(json_answer::<AttributesOutput>("GetQueueAttributes", &body)?.attributes)
     }
-}
-
-/// A 2xx answer's JSON body, or an error saying it could not be read.
-fn parse<T: for<'de> Deserialize<'de>>(
-    operation: &'static str,
-    body: &[u8],
-) -> Result<T, AwsError> {
-    serde_json::from_slice(body).map_err(|e| AwsError {
-        operation,
-        kind: AwsErrorKind::Response,
-        code: None,
-        status: None,
-        message: format!("unreadable answer: {e}"),
-    })
 }
 
 fn secs_ceil(d: Duration) -> u64 {

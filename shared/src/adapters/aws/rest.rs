@@ -1,7 +1,8 @@
-//! Signed REST calls for the few AWS operations hookgate makes outside the SDK clients: S3
+//! Signed REST calls: every AWS operation the adapters and handlers make. S3
 //! `PutObject` / `GetObject` (the payload bucket), Lambda `Invoke` (the `lambda` handler),
 //! Secrets Manager `GetSecretValue` (`secretsmanager:` secret references), EventBridge
-//! `PutEvents` (the `eventbridge` handler) and the SQS queue operations (`super::queue`).
+//! `PutEvents` (the `eventbridge` handler), the SQS queue operations (`super::queue`) and the
+//! DynamoDB event store's (`super::dynamodb`). SDK clients serve only provisioning.
 //!
 //! Each is one HTTP request, signed by AWS's own `aws-sigv4` and sent through the SDK's HTTP
 //! connector (the process's [`super::http::process_client`]), with the SDK config's region, credentials provider, endpoint
@@ -33,7 +34,7 @@ use aws_smithy_types::byte_stream::ByteStream;
 use bytes::Bytes;
 use tokio::sync::Mutex;
 
-use super::error::{AwsError, AwsErrorKind};
+use super::error::{AwsError, AwsErrorKind, ErrorAnswer};
 use crate::tls::SdkTrust;
 
 /// Attempts per call when the SDK config sets none (the SDK's standard retry mode).
@@ -61,6 +62,8 @@ pub enum Service {
     Sqs,
     /// EventBridge: the AWS JSON 1.1 protocol, errors as Lambda's; `events.` hosts.
     EventBridge,
+    /// DynamoDB: the AWS JSON 1.0 protocol, errors as Lambda's.
+    DynamoDb,
 }
 
 impl Service {
@@ -71,6 +74,7 @@ impl Service {
             Self::SecretsManager => "secretsmanager",
             Self::Sqs => "sqs",
             Self::EventBridge => "events",
+            Self::DynamoDb => "dynamodb",
         }
     }
 
@@ -83,6 +87,7 @@ impl Service {
             Self::SecretsManager => "Secrets Manager",
             Self::Sqs => "SQS",
             Self::EventBridge => "EventBridge",
+            Self::DynamoDb => "DynamoDB",
         }
     }
 
@@ -93,6 +98,7 @@ impl Service {
             Self::SecretsManager => "AWS_ENDPOINT_URL_SECRETS_MANAGER",
             Self::Sqs => "AWS_ENDPOINT_URL_SQS",
             Self::EventBridge => "AWS_ENDPOINT_URL_EVENTBRIDGE",
+            Self::DynamoDb => "AWS_ENDPOINT_URL_DYNAMODB",
         }
     }
 
@@ -161,7 +167,10 @@ pub struct RestRequest {
 impl RestRequest {
     /// A request of the AWS JSON protocols (`version` `1.0` or `1.1`): `POST /`, the operation
     /// named by `X-Amz-Target` (`target`, e.g. `AmazonSQS.SendMessage`), `input` as the body.
-    pub fn aws_json(version: &str, target: String, input: &serde_json::Value) -> Self {
+    pub fn aws_json(version: &str, target: String, input: &impl serde::Serialize) -> Self {
+        // Serializing to a `Vec` fails only for a map with non-string keys, which no input has;
+        // the service would then refuse the empty body.
+        let body = serde_json::to_vec(input).unwrap_or_default();
         Self {
             method: "POST",
             path: "/".into(),
@@ -169,7 +178,7 @@ impl RestRequest {
                 ("content-type", format!("application/x-amz-json-{version}")),
                 ("x-amz-target", target),
             ],
-            body: input.to_string().into(),
+            body: body.into(),
             body_sha256: None,
         }
     }
@@ -280,6 +289,7 @@ impl RestClient {
                 code: None,
                 status: None,
                 message: format!("operation timed out after {limit:?}"),
+                answer: None,
             })
         })
     }
@@ -319,6 +329,7 @@ impl RestClient {
             code,
             status,
             message,
+            answer: None,
         };
         let credentials = self.inner.credentials.get().await.map_err(|e| {
             fail(
@@ -364,9 +375,10 @@ impl RestClient {
         }
         let (code, message) = match self.inner.service {
             Service::S3 => xml_error(&body),
-            Service::Lambda | Service::SecretsManager | Service::EventBridge => {
-                json_error(headers.get("x-amzn-errortype"), &body)
-            }
+            Service::Lambda
+            | Service::SecretsManager
+            | Service::EventBridge
+            | Service::DynamoDb => json_error(headers.get("x-amzn-errortype"), &body),
             Service::Sqs => {
                 let (code, message) = json_error(headers.get("x-amzn-errortype"), &body);
                 let query_code = headers
@@ -378,13 +390,31 @@ impl RestClient {
                 (query_code.or(code), message)
             }
         };
-        Err(fail(
-            classify(status, code.as_deref()),
-            Some(status),
-            code,
-            message.unwrap_or_else(|| format!("HTTP {status}")),
-        ))
+        Err(AwsError {
+            answer: Some(ErrorAnswer(body)),
+            ..fail(
+                classify(status, code.as_deref()),
+                Some(status),
+                code,
+                message.unwrap_or_else(|| format!("HTTP {status}")),
+            )
+        })
     }
+}
+
+/// A 2xx answer's JSON body, or an error saying it could not be read.
+pub fn json_answer<T: serde::de::DeserializeOwned>(
+    operation: &'static str,
+    body: &[u8],
+) -> Result<T, AwsError> {
+    serde_json::from_slice(body).map_err(|e| AwsError {
+        operation,
+        kind: AwsErrorKind::Response,
+        code: None,
+        status: None,
+        message: format!("unreadable answer: {e}"),
+        answer: None,
+    })
 }
 
 impl Endpoint {
@@ -413,7 +443,17 @@ impl Endpoint {
         if !valid_region {
             return Err(format!("region {region:?} is not a region name"));
         }
+        if service == Service::DynamoDb && region == "local" {
+            // DynamoDB's rules name DynamoDB Local by the region `local`.
+            return Ok(Self {
+                base: "http://localhost:8000".into(),
+                custom: true,
+            });
+        }
         let (suffix, dual_suffix) = dns_suffixes(region);
+        // DynamoDB's GovCloud endpoints are FIPS endpoints already (its rules keep the name).
+        let fips =
+            fips && !(service == Service::DynamoDb && region.starts_with("us-gov-") && !dual_stack);
         let fips = if fips { "-fips" } else { "" };
         let name = service.signing_name();
         let host = match (service, dual_stack) {
@@ -707,6 +747,64 @@ mod tests {
             ),
             "https://secretsmanager.us-isob-east-1.sc2s.sgov.gov"
         );
+        // DynamoDB: as its endpoint rules (the SDK's endpoint tests).
+        for (region, fips, dual, url) in [
+            (
+                "eu-west-1",
+                false,
+                false,
+                "https://dynamodb.eu-west-1.amazonaws.com",
+            ),
+            (
+                "us-east-1",
+                true,
+                false,
+                "https://dynamodb-fips.us-east-1.amazonaws.com",
+            ),
+            (
+                "us-east-1",
+                true,
+                true,
+                "https://dynamodb-fips.us-east-1.api.aws",
+            ),
+            (
+                "cn-north-1",
+                true,
+                false,
+                "https://dynamodb-fips.cn-north-1.amazonaws.com.cn",
+            ),
+            (
+                "us-gov-east-1",
+                true,
+                false,
+                "https://dynamodb.us-gov-east-1.amazonaws.com",
+            ),
+            (
+                "us-gov-east-1",
+                true,
+                true,
+                "https://dynamodb-fips.us-gov-east-1.api.aws",
+            ),
+            (
+                "us-gov-east-1",
+                false,
+                true,
+                "https://dynamodb.us-gov-east-1.api.aws",
+            ),
+            (
+                "us-isob-east-1",
+                true,
+                false,
+                "https://dynamodb-fips.us-isob-east-1.sc2s.sgov.gov",
+            ),
+            ("local", false, false, "http://localhost:8000"),
+        ] {
+            assert_eq!(
+                r(Service::DynamoDb, region, None, fips, dual),
+                url,
+                "{region}"
+            );
+        }
         assert!(custom.custom);
         assert!(Endpoint::resolve(Service::S3, "us-east-1/../x", None, false, false).is_err());
         assert!(

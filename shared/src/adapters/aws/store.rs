@@ -10,16 +10,11 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, KeysAndAttributes, ReturnValue, ReturnValuesOnConditionCheckFailure,
-};
 use base64::Engine as _;
 use serde::Deserialize;
-use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_attribute_value};
+use serde_dynamo::{from_item, to_attribute_value};
 
+use super::dynamodb::{AttributeValue, DynamoDb, KeysAndAttributes, Request, Written};
 use super::error::AwsError;
 use super::item::{
     INDEX_BY_SOURCE, INDEX_PENDING, attr, item_size, item_to_event, new_event_item, pending_shard,
@@ -42,14 +37,14 @@ const MAX_PAGE: usize = 1000;
 /// The DynamoDB event store.
 #[derive(Debug, Clone)]
 pub struct DynamoStore {
-    client: Client,
+    client: DynamoDb,
     table: String,
     payloads: Option<PayloadBucket>,
 }
 
 impl DynamoStore {
     /// No network call: the client is used as it is.
-    pub fn new(client: Client, table: impl Into<String>) -> Self {
+    pub fn new(client: DynamoDb, table: impl Into<String>) -> Self {
         Self {
             client,
             table: table.into(),
@@ -76,13 +71,12 @@ impl DynamoStore {
         if item_size(item) <= ITEM_BUDGET {
             return Ok(());
         }
-        let Some(AttributeValue::B(body)) = item.remove(attr::BODY) else {
+        let Some(AttributeValue::B(stored)) = item.remove(attr::BODY) else {
             return Err(StoreError::Invalid(format!("item {id} has no body")));
         };
-        let stored = body.into_inner();
         let key = PayloadBucket::key(id, &stored);
         p.put(&key, stored).await?;
-        item.insert(attr::BODY.to_owned(), AttributeValue::B(Vec::new().into()));
+        item.insert(attr::BODY.to_owned(), AttributeValue::B(Vec::new()));
         item.insert(attr::BODY_REF.to_owned(), s(&key));
         Ok(())
     }
@@ -95,31 +89,20 @@ impl DynamoStore {
         up: &Update,
         cond: String,
         ex: &Expr,
-        returns: ReturnValue,
+        returns: &'static str,
     ) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
-        let (k, v) = Self::key(id);
-        let res = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(k, v)
-            .update_expression(up.render())
-            .condition_expression(cond)
-            .set_expression_attribute_names(ex.names())
-            .set_expression_attribute_values(ex.values())
-            .return_values(returns)
-            .send()
-            .await;
-        match res {
-            Ok(out) => Ok(Some(out.attributes.unwrap_or_default())),
-            Err(e) => {
-                if let Some(UpdateItemError::ConditionalCheckFailedException(_)) =
-                    e.as_service_error()
-                {
-                    return Ok(None);
-                }
-                Err(AwsError::from_sdk("UpdateItem", e).into())
-            }
+        let key = Self::key(id);
+        let update = up.render();
+        let request = Request {
+            key: Some(&key),
+            update_expression: Some(&update),
+            condition_expression: Some(&cond),
+            return_values: Some(returns),
+            ..ex.request(&self.table)
+        };
+        match self.client.write("UpdateItem", &request).await? {
+            Written::Done(out) => Ok(Some(out.attributes.unwrap_or_default())),
+            Written::ConditionFailed(_) => Ok(None),
         }
     }
 
@@ -136,7 +119,7 @@ impl DynamoStore {
                 )));
             };
             let stored = p.get(key).await?;
-            item.insert(attr::BODY.to_owned(), AttributeValue::B(stored.into()));
+            item.insert(attr::BODY.to_owned(), AttributeValue::B(stored.to_vec()));
         }
         item_to_event(item)
     }
@@ -145,12 +128,12 @@ impl DynamoStore {
         &self.table
     }
 
-    pub fn client(&self) -> &Client {
+    pub fn client(&self) -> &DynamoDb {
         &self.client
     }
 
-    fn key(id: &EventId) -> (String, AttributeValue) {
-        (attr::EVENT_ID.to_owned(), s(id.as_str()))
+    fn key(id: &EventId) -> HashMap<String, AttributeValue> {
+        HashMap::from([(attr::EVENT_ID.to_owned(), s(id.as_str()))])
     }
 }
 
@@ -182,11 +165,14 @@ impl Expr {
         self.values.insert(p.clone(), value);
         p
     }
-    fn names(&self) -> Option<HashMap<String, String>> {
-        (!self.names.is_empty()).then(|| self.names.clone())
-    }
-    fn values(&self) -> Option<HashMap<String, AttributeValue>> {
-        (!self.values.is_empty()).then(|| self.values.clone())
+    /// A request on `table` with this expression's names and values.
+    fn request<'a>(&'a self, table: &'a str) -> Request<'a> {
+        Request {
+            table_name: table,
+            expression_attribute_names: (!self.names.is_empty()).then_some(&self.names),
+            expression_attribute_values: (!self.values.is_empty()).then_some(&self.values),
+            ..Request::default()
+        }
     }
 }
 
@@ -264,47 +250,37 @@ impl EventStore for DynamoStore {
         self.offload_body(&event.event_id, &mut item).await?;
         let mut ex = Expr::default();
         let cond = format!("attribute_not_exists({})", ex.n(attr::EVENT_ID));
-        let res = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression(cond)
-            .set_expression_attribute_names(ex.names())
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(PutOutcome::Inserted),
-            Err(e) => {
-                if let Some(PutItemError::ConditionalCheckFailedException(c)) = e.as_service_error()
-                {
-                    let old = c.item.clone().ok_or_else(|| {
-                        StoreError::Corrupt(format!(
-                            "{} exists but the conditional check returned no item",
-                            event.event_id
-                        ))
-                    })?;
-                    // Not read back from the payload bucket: ingest needs the state, not the body
-                    // (and its role has no s3:GetObject).
-                    return Ok(PutOutcome::Duplicate(Box::new(item_to_event(old)?)));
-                }
-                Err(AwsError::from_sdk("PutItem", e).into())
+        let request = Request {
+            item: Some(&item),
+            condition_expression: Some(&cond),
+            return_values_on_condition_check_failure: Some("ALL_OLD"),
+            ..ex.request(&self.table)
+        };
+        match self.client.write("PutItem", &request).await? {
+            Written::Done(_) => Ok(PutOutcome::Inserted),
+            Written::ConditionFailed(old) => {
+                let old = old.ok_or_else(|| {
+                    StoreError::Corrupt(format!(
+                        "{} exists but the conditional check returned no item",
+                        event.event_id
+                    ))
+                })?;
+                // Not read back from the payload bucket: ingest needs the state, not the body
+                // (and its role has no s3:GetObject).
+                Ok(PutOutcome::Duplicate(Box::new(item_to_event(old)?)))
             }
         }
     }
 
     async fn get(&self, id: &EventId) -> Result<Option<StoredEvent>, StoreError> {
-        let (k, v) = Self::key(id);
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(k, v)
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk("GetItem", e))?;
+        let key = Self::key(id);
+        let request = Request {
+            table_name: &self.table,
+            key: Some(&key),
+            consistent_read: Some(true),
+            ..Request::default()
+        };
+        let out = self.client.call("GetItem", &request).await?;
         match out.item {
             Some(item) => Ok(Some(self.to_event(item).await?)),
             None => Ok(None),
@@ -316,17 +292,12 @@ impl EventStore for DynamoStore {
         let unique: Vec<&EventId> = ids.iter().filter(|id| seen.insert(*id)).collect();
         let mut found: HashMap<String, StoredEvent> = HashMap::new();
         for chunk in unique.chunks(BATCH_GET_MAX) {
-            let keys: Vec<HashMap<String, AttributeValue>> = chunk
-                .iter()
-                .map(|id| HashMap::from([Self::key(id)]))
-                .collect();
-            let mut pending = Some(
-                KeysAndAttributes::builder()
-                    .set_keys(Some(keys))
-                    .consistent_read(true)
-                    .build()
-                    .map_err(|e| encode_err("BatchGetItem keys", e))?,
-            );
+            let keys: Vec<HashMap<String, AttributeValue>> =
+                chunk.iter().map(|id| Self::key(id)).collect();
+            let mut pending = Some(KeysAndAttributes {
+                keys,
+                consistent_read: Some(true),
+            });
             let mut round = 0u32;
             while let Some(request) = pending.take() {
                 if round > 0 {
@@ -339,13 +310,7 @@ impl EventStore for DynamoStore {
                     tokio::time::sleep(Duration::from_millis(backoff)).await;
                 }
                 round += 1;
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, request)
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::from_sdk("BatchGetItem", e))?;
+                let out = self.client.batch_get(&self.table, &request).await?;
                 if let Some(mut responses) = out.responses
                     && let Some(items) = responses.remove(&self.table)
                 {
@@ -409,42 +374,29 @@ impl EventStore for DynamoStore {
         // Until recorded, the event stays on the sweep's index from the end of its lease.
         on_sweep_index(&mut ex, &mut up, &req.event_id, &until_v);
 
-        let (k, v) = Self::key(&req.event_id);
-        let res = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(k, v)
-            .update_expression(up.render())
-            .condition_expression(cond)
-            .set_expression_attribute_names(ex.names())
-            .set_expression_attribute_values(ex.values())
-            .return_values(ReturnValue::AllNew)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match res {
-            Ok(out) => {
+        let key = Self::key(&req.event_id);
+        let update = up.render();
+        let request = Request {
+            key: Some(&key),
+            update_expression: Some(&update),
+            condition_expression: Some(&cond),
+            return_values: Some("ALL_NEW"),
+            return_values_on_condition_check_failure: Some("ALL_OLD"),
+            ..ex.request(&self.table)
+        };
+        match self.client.write("UpdateItem", &request).await? {
+            Written::Done(out) => {
                 let item = out.attributes.ok_or_else(|| {
                     StoreError::Corrupt(format!("claim of {} returned no item", req.event_id))
                 })?;
                 Ok(ClaimOutcome::Claimed(Box::new(self.to_event(item).await?)))
             }
-            Err(e) => {
-                if let Some(UpdateItemError::ConditionalCheckFailedException(c)) =
-                    e.as_service_error()
-                {
-                    return match c.item.clone() {
-                        None => Ok(ClaimOutcome::NotFound),
-                        Some(old) => Ok(classify_claim(
-                            &item_to_event(old)?,
-                            req.generation,
-                            req.now,
-                        )),
-                    };
-                }
-                Err(AwsError::from_sdk("UpdateItem", e).into())
-            }
+            Written::ConditionFailed(None) => Ok(ClaimOutcome::NotFound),
+            Written::ConditionFailed(Some(old)) => Ok(classify_claim(
+                &item_to_event(old)?,
+                req.generation,
+                req.now,
+            )),
         }
     }
 
@@ -531,7 +483,7 @@ impl EventStore for DynamoStore {
         }
 
         match self
-            .update_if(&req.event_id, &up, cond, &ex, ReturnValue::None)
+            .update_if(&req.event_id, &up, cond, &ex, "NONE")
             .await?
         {
             Some(_) => Ok(RecordOutcome::Recorded),
@@ -568,7 +520,7 @@ impl EventStore for DynamoStore {
             up.remove.push(ex.n(a));
         }
         match self
-            .update_if(&mark.event_id, &up, cond, &ex, ReturnValue::AllNew)
+            .update_if(&mark.event_id, &up, cond, &ex, "ALL_NEW")
             .await?
         {
             Some(item) if !item.is_empty() => Ok(Some(self.to_event(item).await?)),
@@ -595,10 +547,7 @@ impl EventStore for DynamoStore {
         }
         let received_n = ex.n(attr::RECEIVED_AT);
         on_sweep_index(&mut ex, &mut up, id, &received_n);
-        Ok(self
-            .update_if(id, &up, cond, &ex, ReturnValue::None)
-            .await?
-            .is_some())
+        Ok(self.update_if(id, &up, cond, &ex, "NONE").await?.is_some())
     }
 
     async fn mark_abandoned(&self, req: &AbandonRequest) -> Result<bool, StoreError> {
@@ -638,7 +587,7 @@ impl EventStore for DynamoStore {
             up.remove.push(ex.n(a));
         }
         Ok(self
-            .update_if(&req.event_id, &up, cond, &ex, ReturnValue::None)
+            .update_if(&req.event_id, &up, cond, &ex, "NONE")
             .await?
             .is_some())
     }
@@ -672,20 +621,15 @@ impl EventStore for DynamoStore {
                     ex.n(attr::PENDING_SINCE),
                     ex.v("before", n(older_than))
                 );
-                let out = self
-                    .client
-                    .query()
-                    .table_name(&self.table)
-                    .index_name(INDEX_PENDING)
-                    .key_condition_expression(cond)
-                    .set_expression_attribute_names(ex.names())
-                    .set_expression_attribute_values(ex.values())
-                    .scan_index_forward(true)
-                    .limit(page_limit(limit - got))
-                    .set_exclusive_start_key(start.take())
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::from_sdk("Query", e))?;
+                let request = Request {
+                    index_name: Some(INDEX_PENDING),
+                    key_condition_expression: Some(&cond),
+                    scan_index_forward: Some(true),
+                    limit: Some(page_limit(limit - got)),
+                    exclusive_start_key: start.as_ref(),
+                    ..ex.request(&self.table)
+                };
+                let out = self.client.call("Query", &request).await?;
                 for item in out.items.unwrap_or_default() {
                     let row: Row = from_item(item)
                         .map_err(|e| StoreError::Corrupt(format!("pending index row: {e}")))?;
@@ -769,39 +713,37 @@ impl EventStore for DynamoStore {
                         (None, None) => {}
                     }
                     let filter_expr = non_key_filter(&mut ex, filter, false);
+                    let request = Request {
+                        index_name: Some(INDEX_BY_SOURCE),
+                        key_condition_expression: Some(&key),
+                        filter_expression: filter_expr.as_deref(),
+                        scan_index_forward: Some(false),
+                        limit: Some(page_limit(remaining)),
+                        exclusive_start_key: start.as_ref(),
+                        ..ex.request(&self.table)
+                    };
                     let out = self
                         .client
-                        .query()
-                        .table_name(&self.table)
-                        .index_name(INDEX_BY_SOURCE)
-                        .key_condition_expression(key)
-                        .set_filter_expression(filter_expr)
-                        .set_expression_attribute_names(ex.names())
-                        .set_expression_attribute_values(ex.values())
-                        .scan_index_forward(false)
-                        .limit(page_limit(remaining))
-                        .set_exclusive_start_key(start.take())
-                        .send()
+                        .call("Query", &request)
                         .await
-                        .map_err(|e| list_error(AwsError::from_sdk("Query", e), had_cursor))?;
+                        .map_err(|e| list_error(e, had_cursor))?;
                     (out.items.unwrap_or_default(), out.last_evaluated_key)
                 }
                 None => {
                     let mut ex = Expr::default();
                     let filter_expr = non_key_filter(&mut ex, filter, true);
+                    let request = Request {
+                        filter_expression: filter_expr.as_deref(),
+                        consistent_read: Some(true),
+                        limit: Some(page_limit(remaining)),
+                        exclusive_start_key: start.as_ref(),
+                        ..ex.request(&self.table)
+                    };
                     let out = self
                         .client
-                        .scan()
-                        .table_name(&self.table)
-                        .set_filter_expression(filter_expr)
-                        .set_expression_attribute_names(ex.names())
-                        .set_expression_attribute_values(ex.values())
-                        .consistent_read(true)
-                        .limit(page_limit(remaining))
-                        .set_exclusive_start_key(start.take())
-                        .send()
+                        .call("Scan", &request)
                         .await
-                        .map_err(|e| list_error(AwsError::from_sdk("Scan", e), had_cursor))?;
+                        .map_err(|e| list_error(e, had_cursor))?;
                     (out.items.unwrap_or_default(), out.last_evaluated_key)
                 }
             };
@@ -950,8 +892,7 @@ fn decode_cursor(
     }
     let id_ok = key
         .get(attr::EVENT_ID)
-        .and_then(|v| v.as_s().ok())
-        .is_some_and(|id| EventId::parse(id).is_ok());
+        .is_some_and(|v| matches!(v, AttributeValue::S(id) if EventId::parse(id).is_ok()));
     if !id_ok {
         return Err(invalid("no event id"));
     }
@@ -963,9 +904,12 @@ fn decode_cursor(
         return Err(invalid("wrong key shape"));
     }
     if mode == CursorMode::Query {
-        let src = key.get(attr::SOURCE).and_then(|v| v.as_s().ok());
+        let src = match key.get(attr::SOURCE) {
+            Some(AttributeValue::S(src)) => Some(src.as_str()),
+            _ => None,
+        };
         let want = filter.source.as_ref().map(|x| x.as_str());
-        if src.map(String::as_str) != want || !key.contains_key(attr::RECEIVED_AT) {
+        if src != want || !key.contains_key(attr::RECEIVED_AT) {
             return Err(invalid("issued for another source"));
         }
     }

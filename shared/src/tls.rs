@@ -38,19 +38,24 @@ impl SdkTrust {
     /// [`SdkTrust::Mozilla`] when any `AWS_ENDPOINT_URL` or `AWS_ENDPOINT_URL_<SERVICE>` variable
     /// is set (a custom endpoint may be served under any public CA), else Amazon's roots.
     pub fn from_env() -> Self {
-        Self::for_variables(
+        // Names compared as bytes: no copy of each name into a `String` (it runs per client).
+        Self::of(
             std::env::vars_os()
-                .filter_map(|(k, v)| (!v.is_empty()).then(|| k.to_string_lossy().into_owned())),
+                .any(|(k, v)| !v.is_empty() && names_an_endpoint(k.as_encoded_bytes())),
         )
     }
 
     /// [`SdkTrust::from_env`] over the names of the variables that are set (and not empty).
     pub fn for_variables(names: impl IntoIterator<Item = impl AsRef<str>>) -> Self {
-        let custom = names.into_iter().any(|n| {
-            let n = n.as_ref();
-            n == "AWS_ENDPOINT_URL" || n.starts_with("AWS_ENDPOINT_URL_")
-        });
-        if custom {
+        Self::of(
+            names
+                .into_iter()
+                .any(|n| names_an_endpoint(n.as_ref().as_bytes())),
+        )
+    }
+
+    fn of(custom_endpoint: bool) -> Self {
+        if custom_endpoint {
             Self::Mozilla
         } else {
             Self::AmazonTrustServices
@@ -62,15 +67,16 @@ impl SdkTrust {
         let roots = webpki_root_certs::TLS_SERVER_ROOT_CERTS;
         match self {
             Self::Mozilla => pem(roots.iter().map(|c| c.as_ref())),
-            Self::AmazonTrustServices => {
-                let names = AMAZON_ROOTS.map(memchr::memmem::Finder::new);
-                pem(roots
-                    .iter()
-                    .map(|c| c.as_ref())
-                    .filter(|der| names.iter().any(|n| n.find(der).is_some())))
-            }
+            // Picked out of the same set at build time (`build.rs`).
+            Self::AmazonTrustServices => AMAZON_ROOTS_PEM.to_vec(),
         }
     }
+}
+
+/// `AWS_ENDPOINT_URL` or `AWS_ENDPOINT_URL_<SERVICE>`.
+#[cfg(feature = "aws")]
+fn names_an_endpoint(name: &[u8]) -> bool {
+    name == b"AWS_ENDPOINT_URL" || name.starts_with(b"AWS_ENDPOINT_URL_")
 }
 
 /// The roots AWS documents for its service endpoints (Amazon Trust Services): Amazon Root CA 1 to
@@ -84,6 +90,10 @@ pub const AMAZON_ROOTS: [&str; 5] = [
     "Amazon Root CA 4",
     "Starfield Services Root Certificate Authority - G2",
 ];
+
+/// [`AMAZON_ROOTS`], in the order of the compiled-in set, as one PEM document.
+#[cfg(feature = "aws")]
+const AMAZON_ROOTS_PEM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/amazon_roots.pem"));
 
 #[cfg(feature = "aws")]
 fn pem<'a>(ders: impl Iterator<Item = &'a [u8]>) -> Vec<u8> {
@@ -165,6 +175,20 @@ mod tests {
         }
         let mut store = rustls::RootCertStore::empty();
         assert_eq!(store.add_parsable_certificates(certs), (5, 0));
+        // The build-time selection is the runtime set's: the same certificates, in its order.
+        let picked = pem(webpki_root_certs::TLS_SERVER_ROOT_CERTS
+            .iter()
+            .map(|c| c.as_ref())
+            .filter(|der| {
+                AMAZON_ROOTS
+                    .iter()
+                    .any(|cn| der.windows(cn.len()).any(|w| w == cn.as_bytes()))
+            }));
+        assert_eq!(SdkTrust::AmazonTrustServices.roots_pem(), picked);
+        let build_names = include_str!("../build.rs");
+        for cn in AMAZON_ROOTS {
+            assert!(build_names.contains(&format!("{cn:?}")), "{cn} in build.rs");
+        }
     }
 
     #[cfg(feature = "aws")]

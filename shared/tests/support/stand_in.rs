@@ -172,3 +172,32 @@ pub fn expected_signature(seen: &Seen, s3: bool, secret: &str) -> String {
     }
     hex::encode(hmac(&key, &to_sign))
 }
+
+/// The secret key of [`sdk_for`]'s credentials.
+pub const SECRET_KEY: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+
+/// Checks one request of the AWS JSON protocols (`version` `1.0` or `1.1`) as `service` reads it:
+/// `POST /`, its content type, the credential scope of [`sdk_for`] on 2026-01-01, the target and
+/// content type signed, and a SigV4 signature that verifies with [`SECRET_KEY`] and not with
+/// another.
+pub fn assert_signed_json(seen: &Seen, version: &str, service: &str) {
+    assert_eq!((seen.method.as_str(), seen.path.as_str()), ("POST", "/"));
+    assert_eq!(
+        seen.header("content-type"),
+        Some(format!("application/x-amz-json-{version}").as_str())
+    );
+    let auth = seen.header("authorization").unwrap();
+    let scope = format!(
+        "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20260101/eu-west-1/{service}/aws4_request, "
+    );
+    assert!(auth.starts_with(&scope), "{auth}");
+    for signed in ["host", "x-amz-date", "x-amz-target", "content-type"] {
+        assert!(
+            seen.signed_headers().contains(&signed),
+            "{signed} is not signed: {auth}"
+        );
+    }
+    let signature = auth.rsplit("Signature=").next().unwrap();
+    assert_eq!(signature, expected_signature(seen, false, SECRET_KEY));
+    assert_ne!(signature, expected_signature(seen, false, "another-secret"));
+}

@@ -396,34 +396,37 @@ impl Config {
 fn expand_env(text: &str) -> Result<String, Vec<ConfigProblem>> {
     let mut out = String::with_capacity(text.len());
     let mut problems = Vec::new();
-    for (i, line) in text.split_inclusive('\n').enumerate() {
-        let mut rest = line;
-        while let Some(start) = rest.find("${") {
-            let after = &rest[start + 2..];
-            let Some(end) = after.find('}') else { break };
-            let name = &after[..end];
-            if name.is_empty()
-                || !name
-                    .chars()
-                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
-            {
-                out.push_str(&rest[..start + 2]);
-                rest = after;
-                continue;
-            }
-            out.push_str(&rest[..start]);
-            match std::env::var(name) {
-                Ok(v) => out.push_str(&v),
-                Err(_) => problems.push(ConfigProblem {
+    let mut rest = text;
+    // One scan of the whole text; a reference does not span lines.
+    while let Some(start) = rest.find("${") {
+        let after = &rest[start + 2..];
+        let line_end = after.find('\n').unwrap_or(after.len());
+        let name = after[..line_end].find('}').map(|end| &after[..end]);
+        let Some(name) = name.filter(|n| {
+            !n.is_empty()
+                && n.bytes()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == b'_')
+        }) else {
+            // Not a variable reference: left as written.
+            out.push_str(&rest[..start + 2]);
+            rest = after;
+            continue;
+        };
+        out.push_str(&rest[..start]);
+        match std::env::var(name) {
+            Ok(v) => out.push_str(&v),
+            Err(_) => {
+                let at = text.len() - rest.len() + start;
+                problems.push(ConfigProblem {
                     key: format!("${{{name}}}"),
-                    line: Some(i + 1),
+                    line: Some(text[..at].matches('\n').count() + 1),
                     message: format!("environment variable `{name}` is not set"),
-                }),
+                });
             }
-            rest = &after[end + 1..];
         }
-        out.push_str(rest);
+        rest = &after[name.len() + 1..];
     }
+    out.push_str(rest);
     if problems.is_empty() {
         Ok(out)
     } else {
@@ -908,6 +911,20 @@ timeout = "60s"
             expand_env("a ${lower} b $ {X}").unwrap(),
             "a ${lower} b $ {X}"
         );
+        // A reference does not span lines; several on one line; an invalid one before a valid one.
+        assert_eq!(
+            expand_env("x = \"${PATH\"\ny = \"}\"\n").unwrap(),
+            "x = \"${PATH\"\ny = \"}\"\n"
+        );
+        assert_eq!(
+            expand_env("${PATH}:${PATH} ${a ${PATH}").unwrap(),
+            format!("{path}:{path} ${{a {path}")
+        );
+        // Each missing variable is reported on its own line.
+        let err = expand_env("a\n${HOOKGATE_UNSET_A}\nb ${HOOKGATE_UNSET_B} ${HOOKGATE_UNSET_A}")
+            .unwrap_err();
+        let lines: Vec<Option<usize>> = err.iter().map(|p| p.line).collect();
+        assert_eq!(lines, [Some(2), Some(3), Some(3)]);
     }
 
     #[test]

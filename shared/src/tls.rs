@@ -37,12 +37,15 @@ pub enum SdkTrust {
 impl SdkTrust {
     /// [`SdkTrust::Mozilla`] when any `AWS_ENDPOINT_URL` or `AWS_ENDPOINT_URL_<SERVICE>` variable
     /// is set (a custom endpoint may be served under any public CA), else Amazon's roots.
+    /// Read once per process (each client asks; the environment does not change).
     pub fn from_env() -> Self {
-        // Names compared as bytes: no copy of each name into a `String` (it runs per client).
-        Self::of(
-            std::env::vars_os()
-                .any(|(k, v)| !v.is_empty() && names_an_endpoint(k.as_encoded_bytes())),
-        )
+        static FROM_ENV: std::sync::OnceLock<SdkTrust> = std::sync::OnceLock::new();
+        *FROM_ENV.get_or_init(|| {
+            Self::of(
+                std::env::vars_os()
+                    .any(|(k, v)| !v.is_empty() && names_an_endpoint(k.as_encoded_bytes())),
+            )
+        })
     }
 
     /// [`SdkTrust::from_env`] over the names of the variables that are set (and not empty).

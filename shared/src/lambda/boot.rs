@@ -9,11 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::adapters::aws::dynamodb::DynamoDb;
-use crate::adapters::aws::rest::{RestClient, Service};
-use crate::adapters::aws::{
-    DynamoStore, SecretsManagerStore, SqsQueue, payload_bucket_from_env, sdk_config_from_env,
-};
+use crate::adapters::aws::{AwsBackend, sdk_config_from_env};
 use crate::app::{App, Backend};
 use crate::clock::SystemClock;
 use crate::config::Config;
@@ -36,12 +32,10 @@ pub enum BootError {
     Config(#[from] crate::config::ConfigError),
     #[error("{0}")]
     App(#[from] crate::app::AppError),
-    #[error("HOOKGATE_PAYLOAD_BUCKET: {0}")]
-    PayloadBucket(crate::ports::StoreError),
-    #[error("SQS cannot be called: {0}")]
-    Queue(String),
-    #[error("DynamoDB cannot be called: {0}")]
-    Table(String),
+    /// The payload bucket, SQS or DynamoDB cannot be used (no region, an invalid bucket name or
+    /// endpoint URL).
+    #[error("{0}")]
+    Backend(#[from] crate::adapters::aws::BackendError),
     #[error("{0}")]
     SdkConfig(#[from] crate::adapters::aws::EnvConfigError),
 }
@@ -78,20 +72,13 @@ pub async fn app_from_env(role: Role) -> Result<App, BootError> {
         std::env::var("HOOKGATE_DLQ_URL").unwrap_or_default()
     };
     let sdk = sdk_config_from_env()?;
-    let dynamo = DynamoDb::from_sdk(&sdk).map_err(BootError::Table)?;
-    let sqs = RestClient::from_sdk(&sdk, Service::Sqs).map_err(BootError::Queue)?;
+    let aws = AwsBackend::new(&sdk, table, queue_url, dlq_url)?;
     let backend = Backend {
-        store: Arc::new(
-            DynamoStore::new(dynamo, table)
-                .with_payloads(payload_bucket_from_env(&sdk).map_err(BootError::PayloadBucket)?),
-        ),
-        queue: Arc::new(SqsQueue::new(sqs.clone(), queue_url)),
-        dlq: Arc::new(SqsQueue::new(sqs, dlq_url)),
+        store: aws.store,
+        queue: aws.queue,
+        dlq: aws.dlq,
     };
-    let secrets = Arc::new(SecretResolver::new(
-        Some(Arc::new(SecretsManagerStore::from_sdk(&sdk))),
-        SECRET_TTL,
-    ));
+    let secrets = Arc::new(SecretResolver::new(Some(aws.secrets), SECRET_TTL));
     let handlers = match role {
         Role::Processor => {
             let aws_handlers = crate::adapters::aws::AwsHandlerFactory::new(&sdk);

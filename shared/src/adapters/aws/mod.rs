@@ -95,8 +95,9 @@ pub struct AwsBackend {
 
 impl AwsBackend {
     /// Builds the clients once; no network call.
-    /// The payload bucket comes from `HOOKGATE_PAYLOAD_BUCKET` when set; an error when it or SQS
-    /// cannot be used (no region, an invalid bucket name or endpoint URL).
+    /// The payload bucket comes from `HOOKGATE_PAYLOAD_BUCKET` when set; an error when it, SQS or
+    /// DynamoDB cannot be used (no region, an invalid bucket name or endpoint URL). The CLI's
+    /// `--backend aws` and the Lambda functions' boot both build their adapters here.
     pub fn new(
         sdk: &SdkConfig,
         table: String,

@@ -62,7 +62,7 @@ fn compress_with(
     })
 }
 
-/// Encodes a body for storage: zstd (with the built-in dictionary up to [`DICT_UP_TO`]) when that
+/// Encodes a body for storage: zstd (with the built-in dictionary up to `DICT_UP_TO`) when that
 /// is smaller, else the raw bytes.
 pub fn encode_body(body: &[u8]) -> Vec<u8> {
     if body.len() >= MIN_TO_COMPRESS {

@@ -184,7 +184,7 @@ pub const QUEUE_ACTIONS: ActionTable = &[
 /// [`SecretsManagerStore`].
 pub const SECRETS_ACTIONS: ActionTable = &[("fetch", &["secretsmanager:GetSecretValue"])];
 
-/// [`provision`] (`hookgate aws init`): deploy-time only, never granted to the functions.
+/// [`provision()`] (`hookgate aws init`): deploy-time only, never granted to the functions.
 pub const PROVISION_ACTIONS: ActionTable = &[(
     "provision",
     &[

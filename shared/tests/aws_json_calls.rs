@@ -14,7 +14,7 @@ use hookgate_shared::secrets::SecretStore;
 
 #[path = "support/stand_in.rs"]
 mod stand_in;
-use stand_in::{assert_signed_json, sdk_for, stand_in};
+use stand_in::{assert_signed_json, sdk_for, stand_in, targets};
 
 #[tokio::test]
 async fn get_secret_value_is_a_signed_json_request() {
@@ -155,12 +155,8 @@ async fn queue_operations_are_signed_json_requests() {
     assert_eq!((stats.visible, stats.in_flight, stats.delayed), (7, 2, 1));
 
     let seen = seen.lock().unwrap().clone();
-    let targets: Vec<&str> = seen
-        .iter()
-        .map(|s| s.header("x-amz-target").unwrap())
-        .collect();
     assert_eq!(
-        targets,
+        targets(&seen),
         [
             "AmazonSQS.SendMessage",
             "AmazonSQS.ReceiveMessage",

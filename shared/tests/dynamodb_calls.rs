@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 #[path = "support/stand_in.rs"]
 mod stand_in;
-use stand_in::{assert_signed_json, sdk_for, stand_in};
+use stand_in::{assert_signed_json, sdk_for, stand_in, targets};
 
 const TABLE: &str = "hookgate-events";
 
@@ -91,12 +91,8 @@ async fn store_operations_are_signed_dynamodb_json_requests() {
     }
 
     let seen = seen.lock().unwrap().clone();
-    let targets: Vec<&str> = seen
-        .iter()
-        .map(|s| s.header("x-amz-target").unwrap())
-        .collect();
     assert_eq!(
-        targets,
+        targets(&seen),
         [
             "DynamoDB_20120810.PutItem",
             "DynamoDB_20120810.GetItem",

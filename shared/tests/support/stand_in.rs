@@ -201,3 +201,10 @@ pub fn assert_signed_json(seen: &Seen, version: &str, service: &str) {
     assert_eq!(signature, expected_signature(seen, false, SECRET_KEY));
     assert_ne!(signature, expected_signature(seen, false, "another-secret"));
 }
+
+/// The `X-Amz-Target` of each request of the AWS JSON protocols, in order.
+pub fn targets(seen: &[Seen]) -> Vec<&str> {
+    seen.iter()
+        .map(|s| s.header("x-amz-target").unwrap())
+        .collect()
+}

@@ -1,6 +1,7 @@
 //! The database schema, versioned with `PRAGMA user_version`.
 
 use rusqlite::Connection;
+use rusqlite::config::DbConfig;
 
 const MIGRATIONS: &[&str] = &[
     // 1: events and messages.
@@ -77,6 +78,12 @@ const MIGRATIONS: &[&str] = &[
 /// Pragmas for every connection.
 pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    // Plans fixed when a statement is prepared (the query planner stability guarantee). Without
+    // it, SQLite marks a statement for re-preparing whenever a bound value could change its plan
+    // (`LIMIT ?`, a `col = ?` filter beside the key), and expires it when its bindings are
+    // cleared, which rusqlite's statement cache does each time a statement goes back: every
+    // receive and delete was parsed and planned again on every call.
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     conn.execute_batch(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
     )?;
@@ -88,8 +95,13 @@ pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
 /// Checkpoints stay automatic, run by the writer right after a commit: a checkpoint thread of its
 /// own was tried, but its PASSIVE checkpoints, racing the writer, rarely finish, so the WAL never
 /// restarts and grows by the size of everything written (~280 MB for 20 000 events).
+///
+/// Temporary storage in memory: each operation of a group runs in its own savepoint, whose
+/// sub-journal (a copy of every page the operation changes that the group had already changed)
+/// otherwise spills to a temporary file past 64 KiB, and then stays a file, so every page copy
+/// became two `pwrite` calls; in memory it is truncated at each release.
 pub fn configure_writer(conn: &Connection) -> rusqlite::Result<()> {
-    conn.execute_batch("PRAGMA cache_size = -65536;")
+    conn.execute_batch("PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;")
 }
 
 /// Applies the migrations this database has not seen yet.
@@ -107,7 +119,55 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use rusqlite::{StatementStatus, params};
+
     use super::*;
+
+    /// Runs the queue's two `LIMIT ?` statements (a receive and its redrive check) three times
+    /// each through the statement cache, with other values each time, and counts how often
+    /// SQLite prepared them again.
+    fn reprepares(conn: &mut Connection) -> [i32; 2] {
+        migrate(conn).unwrap();
+        let receive = "SELECT seq, message_id, body, sent_at, receive_count FROM messages \
+                       WHERE queue = ?1 AND visible_at <= ?2 ORDER BY visible_at, seq LIMIT ?3";
+        let redrive = "UPDATE messages SET queue = 'dlq', visible_at = ?2, receipt = NULL \
+                       WHERE receive_count >= ?1 AND seq IN (SELECT seq FROM messages \
+                       WHERE queue = 'main' AND visible_at <= ?2 ORDER BY visible_at, seq LIMIT ?3)";
+        for i in 0..3_i64 {
+            let mut s = conn.prepare_cached(receive).unwrap();
+            s.query_map(params!["main", i, 10 - i], |r| r.get::<_, i64>(0))
+                .unwrap()
+                .for_each(drop);
+            let mut s = conn.prepare_cached(redrive).unwrap();
+            s.execute(params![5, i, 10 - i]).unwrap();
+        }
+        [receive, redrive].map(|sql| {
+            conn.prepare_cached(sql)
+                .unwrap()
+                .get_status(StatementStatus::RePrepare)
+        })
+    }
+
+    #[test]
+    fn cached_statements_are_not_prepared_again_for_new_values() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        configure(&conn).unwrap();
+        assert_eq!(reprepares(&mut conn), [0, 0]);
+        // Without the setting, the same calls prepare both statements again each time (the check
+        // above can fail).
+        let mut plain = Connection::open_in_memory().unwrap();
+        assert_eq!(reprepares(&mut plain), [3, 3]);
+    }
+
+    #[test]
+    fn the_writer_keeps_temporary_storage_in_memory() {
+        let conn = Connection::open_in_memory().unwrap();
+        let store =
+            |c: &Connection| -> i64 { c.query_row("PRAGMA temp_store", [], |r| r.get(0)).unwrap() };
+        assert_eq!(store(&conn), 0, "the default: SQLite's build option");
+        configure_writer(&conn).unwrap();
+        assert_eq!(store(&conn), 2, "MEMORY");
+    }
 
     #[test]
     fn version_1_messages_survive_the_move_to_version_2() {

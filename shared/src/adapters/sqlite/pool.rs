@@ -34,6 +34,7 @@ impl ReadPool {
         .map_err(db_err)?;
         c.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(db_err)?;
+        super::schema::fix_plans(&c).map_err(db_err)?;
         Ok(c)
     }
 
@@ -60,5 +61,35 @@ impl ReadPool {
         })
         .await
         .map_err(|e| StoreError::Unavailable(format!("read task failed: {e}")))?
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::sync::Arc;
+
+    use rusqlite::config::DbConfig;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn read_connections_keep_their_plans() {
+        let path = std::env::temp_dir().join(format!(
+            "hookgate-pool-{}-{:016x}.db",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        drop(Connection::open(&path).unwrap());
+        let pool = Arc::new(ReadPool::new(path.clone()));
+        let fixed = pool
+            .read(|c| Ok(c.db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG).unwrap()))
+            .await
+            .unwrap();
+        let _ = std::fs::remove_file(&path);
+        assert!(
+            fixed,
+            "a read connection re-prepares `LIMIT ?` statements on every call"
+        );
     }
 }

@@ -75,15 +75,20 @@ const MIGRATIONS: &[&str] = &[
     "#,
 ];
 
-/// Pragmas for every connection.
+/// Plans fixed when a statement is prepared (the query planner stability guarantee), on every
+/// connection, the read pool's included. Without it, SQLite marks a statement for re-preparing
+/// whenever a bound value could change its plan (`LIMIT ?`, a `col = ?` filter beside the key),
+/// and expires it when its bindings are cleared, which rusqlite's statement cache does each time
+/// a statement goes back: every receive was parsed and planned again on every call.
+pub fn fix_plans(conn: &Connection) -> rusqlite::Result<()> {
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
+        .map(drop)
+}
+
+/// Pragmas for every connection that writes.
 pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
-    // Plans fixed when a statement is prepared (the query planner stability guarantee). Without
-    // it, SQLite marks a statement for re-preparing whenever a bound value could change its plan
-    // (`LIMIT ?`, a `col = ?` filter beside the key), and expires it when its bindings are
-    // cleared, which rusqlite's statement cache does each time a statement goes back: every
-    // receive and delete was parsed and planned again on every call.
-    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+    fix_plans(conn)?;
     conn.execute_batch(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
     )?;

@@ -17,8 +17,11 @@ use clap::Parser;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = args::Cli::parse();
-    logging::init(cli.log_format, cli.command.is_server());
-    match commands::run(cli).await {
+    let log = logging::init(cli.log_format, cli.command.is_server());
+    let result = commands::run(cli).await;
+    // Every queued log line out before the last word.
+    drop(log);
+    match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");

@@ -628,6 +628,11 @@ macro_rules! behaviours {
                 logs.lines().count() > 20,
                 "the run should have logged: {logs}"
             );
+            // Lines are written by a thread of their own; a clean exit writes out its queue, so
+            // the last line is serve's own last word.
+            let last: serde_json::Value =
+                serde_json::from_str(logs.lines().last().unwrap_or_default()).unwrap_or_default();
+            assert_eq!(last["fields"]["message"], "stopped", "{logs}");
             for secret in [GH, STRIPE, SW, "wrong-secret"] {
                 assert!(!logs.contains(secret), "a secret reached the logs");
             }

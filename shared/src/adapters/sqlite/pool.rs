@@ -75,18 +75,14 @@ mod tests {
 
     #[tokio::test]
     async fn read_connections_keep_their_plans() {
-        let path = std::env::temp_dir().join(format!(
-            "hookgate-pool-{}-{:016x}.db",
-            std::process::id(),
-            rand::random::<u64>()
-        ));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.db");
         drop(Connection::open(&path).unwrap());
-        let pool = Arc::new(ReadPool::new(path.clone()));
+        let pool = Arc::new(ReadPool::new(path));
         let fixed = pool
             .read(|c| Ok(c.db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG).unwrap()))
             .await
             .unwrap();
-        let _ = std::fs::remove_file(&path);
         assert!(
             fixed,
             "a read connection re-prepares `LIMIT ?` statements on every call"

@@ -208,25 +208,20 @@ mod tests {
     use super::*;
 
     struct Db {
-        dir: std::path::PathBuf,
+        dir: tempfile::TempDir,
         writer: Arc<Writer>,
     }
 
     impl Db {
-        fn new(name: &str) -> Self {
-            let dir = std::env::temp_dir().join(format!(
-                "hookgate-writer-{name}-{}-{:016x}",
-                std::process::id(),
-                rand::random::<u64>()
-            ));
-            std::fs::create_dir_all(&dir).unwrap();
-            let writer = Arc::new(Writer::start(&dir.join("w.db")).unwrap());
+        fn new() -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            let writer = Arc::new(Writer::start(&dir.path().join("w.db")).unwrap());
             Self { dir, writer }
         }
 
         /// The rows of table `t`, read on a connection of its own.
         fn rows(&self) -> Vec<String> {
-            let conn = Connection::open(self.dir.join("w.db")).unwrap();
+            let conn = Connection::open(self.dir.path().join("w.db")).unwrap();
             conn.prepare("SELECT x FROM t ORDER BY x")
                 .unwrap()
                 .query_map([], |r| r.get(0))
@@ -276,12 +271,6 @@ mod tests {
         }
     }
 
-    impl Drop for Db {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
-
     /// Inserts a row, then fails if told to (after writing), counting its runs.
     struct Insert {
         value: &'static str,
@@ -313,7 +302,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_group_without_failures_runs_each_operation_once() {
-        let db = Db::new("once");
+        let db = Db::new();
         let (a, a_runs) = Insert::new("a", false);
         let (b, b_runs) = Insert::new("b", false);
         let answers = db.one_group(vec![a, b]).await;
@@ -327,7 +316,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_failing_operation_rolls_back_alone_and_the_others_commit_once() {
-        let db = Db::new("alone");
+        let db = Db::new();
         let (a, a_runs) = Insert::new("a", false);
         let (b, _) = Insert::new("b", true);
         let (c, c_runs) = Insert::new("c", false);

@@ -97,7 +97,8 @@ pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
 
 /// Pragmas of the writer's connection: a page cache large enough for the indexes' hot pages.
 ///
-/// Checkpoints stay automatic, run by the writer right after a commit: a checkpoint thread of its
+/// Checkpoints stay with the writer thread, which runs them between groups (`writer.rs`, after
+/// answering the group whose commit took the WAL over the threshold): a checkpoint thread of its
 /// own was tried, but its PASSIVE checkpoints, racing the writer, rarely finish, so the WAL never
 /// restarts and grows by the size of everything written (~280 MB for 20 000 events).
 ///

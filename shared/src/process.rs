@@ -449,7 +449,27 @@ impl Processor {
         let mut done: BTreeMap<String, AttemptOutcome> =
             e.done_in(g).map(|(k, v)| (k.clone(), *v)).collect();
         let mut log = e.attempt_log.clone();
-        let payload = match parse_payload(e) {
+        // The payload's value is built only when a route condition or a routed handler reads
+        // it; a JSON body is checked either way (one that does not parse is quarantined).
+        let routes_read = self.router.needs_payload(&e.source);
+        let routed = |payload: Option<&Value>| -> Vec<String> {
+            self.router
+                .route(&e.source, &e.event_type, payload)
+                .into_iter()
+                .filter(|h| !done.contains_key(h))
+                .collect()
+        };
+        let parsed = if routes_read {
+            parse_payload(e, true).map(|p| {
+                let names = routed(p.as_ref());
+                (p, names)
+            })
+        } else {
+            let names = routed(None);
+            let build = names.iter().any(|n| self.handlers.reads_payload(n));
+            parse_payload(e, build).map(|p| (p, names))
+        };
+        let (payload, names) = match parsed {
             Ok(p) => p,
             Err(reason) => {
                 return RunOutcome {
@@ -461,12 +481,6 @@ impl Processor {
                 };
             }
         };
-        let names: Vec<String> = self
-            .router
-            .route(&e.source, &e.event_type, payload.as_ref())
-            .into_iter()
-            .filter(|h| !done.contains_key(h))
-            .collect();
         let event = Event {
             event_id: e.event_id.clone(),
             source: e.source.clone(),
@@ -595,15 +609,25 @@ struct RunOutcome {
 }
 
 /// The payload as JSON: JSON bodies parsed (a JSON content type that does not parse quarantines
-/// the event), form bodies as an object of their fields, anything else none.
-fn parse_payload(e: &StoredEvent) -> Result<Option<Value>, String> {
+/// the event), form bodies as an object of their fields, anything else none. Without `build`, a
+/// JSON body is only checked (no value is built) and the answer is none.
+fn parse_payload(e: &StoredEvent, build: bool) -> Result<Option<Value>, String> {
     let ct = e.content_type.as_deref().unwrap_or("").to_ascii_lowercase();
     let looks_json =
         ct.contains("json") || (ct.is_empty() && matches!(e.body.first(), Some(b'{' | b'[')));
+    let not_json = |err: serde_json::Error| {
+        format!("body is not valid JSON ({err}) although the content type says so")
+    };
+    if looks_json && !build {
+        return serde_json::from_slice::<serde::de::IgnoredAny>(&e.body)
+            .map(|_| None)
+            .map_err(not_json);
+    }
     if looks_json {
-        return serde_json::from_slice(&e.body).map(Some).map_err(|err| {
-            format!("body is not valid JSON ({err}) although the content type says so")
-        });
+        return serde_json::from_slice(&e.body).map(Some).map_err(not_json);
+    }
+    if !build {
+        return Ok(None);
     }
     if ct.starts_with("application/x-www-form-urlencoded") {
         let map: serde_json::Map<String, Value> = url::form_urlencoded::parse(&e.body)

@@ -80,6 +80,17 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
+    let counter = Arc::new(Counting::default());
+    let (app, dir) = app_with(counter.clone());
+    Fixture {
+        app,
+        counter,
+        _dir: dir,
+    }
+}
+
+/// The app of [`CONFIG`], with `handler` as its one routed handler ("count").
+fn app_with(handler: Arc<dyn Handler>) -> (App, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let config = Config::parse(CONFIG, "test").unwrap();
     let b = SqliteBackend::open(
@@ -95,9 +106,8 @@ fn fixture() -> Fixture {
         queue: b.queue(),
         dlq: b.dlq(),
     };
-    let counter = Arc::new(Counting::default());
     let mut handlers = Handlers::default();
-    handlers.insert("count", counter.clone());
+    handlers.insert("count", handler);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let app = App::with_handlers(
         config,
@@ -107,18 +117,23 @@ fn fixture() -> Fixture {
         clock,
     )
     .unwrap();
-    Fixture {
-        app,
-        counter,
-        _dir: dir,
-    }
+    (app, dir)
 }
 
 async fn ingest(app: &App, delivery: &str) -> Accepted {
     let body = hookgate_shared::samples::github_push(delivery);
+    ingest_body(app, delivery, &body).await
+}
+
+/// A signed GitHub `push` delivery of `body`, sent as `application/json`.
+async fn ingest_body(app: &App, delivery: &str, body: &[u8]) -> Accepted {
     let v = hookgate_shared::verify::verifier_for("github", &Default::default()).unwrap();
     let mut h = http::HeaderMap::new();
-    for (k, val) in v.sign("s3cret", &body, "", 0, delivery, "push") {
+    h.insert(
+        http::header::CONTENT_TYPE,
+        "application/json".parse().unwrap(),
+    );
+    for (k, val) in v.sign("s3cret", body, "", 0, delivery, "push") {
         h.insert(
             http::HeaderName::from_bytes(k.to_ascii_lowercase().as_bytes()).unwrap(),
             val.parse().unwrap(),
@@ -130,7 +145,7 @@ async fn ingest(app: &App, delivery: &str) -> Accepted {
             method: "POST",
             url: "",
             headers: &h,
-            body: &body,
+            body,
             peer_ip: None,
         })
         .await
@@ -438,4 +453,71 @@ async fn two_pointers_to_one_generation_in_a_batch_run_it_once() {
         "{reasons:?}"
     );
     assert_eq!(f.counter.runs.lock().unwrap()[&(id(&a).to_string(), 1)], 1);
+}
+
+/// Records the payload each run saw; says whether it reads the payload as told.
+struct Recording {
+    reads: bool,
+    seen: Mutex<Vec<Option<serde_json::Value>>>,
+}
+
+impl Recording {
+    fn new(reads: bool) -> Arc<Self> {
+        Arc::new(Self {
+            reads,
+            seen: Mutex::new(Vec::new()),
+        })
+    }
+}
+
+#[async_trait]
+impl Handler for Recording {
+    async fn handle(&self, e: &Event) -> Result<HandlerReport, HandlerError> {
+        self.seen.lock().unwrap().push(e.payload.clone());
+        Ok(HandlerReport::default())
+    }
+
+    fn reads_payload(&self) -> bool {
+        self.reads
+    }
+}
+
+#[tokio::test]
+async fn the_payload_value_is_built_only_for_a_handler_that_reads_it() {
+    for reads in [false, true] {
+        let h = Recording::new(reads);
+        let (app, _dir) = app_with(h.clone());
+        let a = ingest(&app, &format!("payload-{reads}")).await;
+        drain(&app, Duration::from_millis(300)).await;
+        let e = app.backend.store.get(&id(&a)).await.unwrap().unwrap();
+        assert_eq!(e.status, EventStatus::Succeeded, "{e:?}");
+        let seen = h.seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 1, "reads {reads}");
+        match &seen[0] {
+            Some(v) => {
+                assert!(reads, "built for a handler that does not read it");
+                assert_eq!(v["ref"], "refs/heads/main");
+            }
+            None => assert!(!reads, "not built for a handler that reads it"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_json_body_that_does_not_parse_is_quarantined_whether_its_value_is_needed_or_not() {
+    for reads in [false, true] {
+        let h = Recording::new(reads);
+        let (app, _dir) = app_with(h.clone());
+        let a = ingest_body(&app, &format!("broken-{reads}"), br#"{"ref": "refs/heads/"#).await;
+        drain(&app, Duration::from_millis(300)).await;
+        let e = app.backend.store.get(&id(&a)).await.unwrap().unwrap();
+        assert_eq!(e.status, EventStatus::Quarantined, "reads {reads}: {e:?}");
+        assert!(
+            e.last_error
+                .as_deref()
+                .is_some_and(|m| m.contains("not valid JSON")),
+            "{e:?}"
+        );
+        assert!(h.seen.lock().unwrap().is_empty(), "a handler ran");
+    }
 }

@@ -21,6 +21,10 @@ impl LogHandler {
 
 #[async_trait]
 impl Handler for LogHandler {
+    fn reads_payload(&self) -> bool {
+        false
+    }
+
     async fn handle(&self, e: &Event) -> Result<HandlerReport, HandlerError> {
         let (h, id, src, ty, g, n) = (
             self.name.as_str(),

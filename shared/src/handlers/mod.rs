@@ -114,6 +114,13 @@ impl HandlerError {
 #[async_trait]
 pub trait Handler: Send + Sync {
     async fn handle(&self, event: &Event) -> Result<HandlerReport, HandlerError>;
+
+    /// Whether the handler reads [`Event::payload`]. When no routed handler does (and no route
+    /// condition does), the processor only checks that a JSON body parses, without building
+    /// the value, and the handlers see `payload: None`.
+    fn reads_payload(&self) -> bool {
+        true
+    }
 }
 
 /// Builds handlers of kinds this module does not know (the AWS ones); returns `None` to refuse.
@@ -197,6 +204,11 @@ impl Handlers {
 
     pub fn get(&self, name: &str) -> Option<&Arc<dyn Handler>> {
         self.by_name.get(name)
+    }
+
+    /// Whether the handler `name` reads the payload (an unknown name: yes, to be safe).
+    pub fn reads_payload(&self, name: &str) -> bool {
+        self.by_name.get(name).is_none_or(|h| h.reads_payload())
     }
 
     pub fn names(&self) -> impl Iterator<Item = &String> {

@@ -130,6 +130,7 @@ macro_rules! contract_tests {
             queue_visibility_hides_then_reappears_with_a_new_receipt,
             queue_change_visibility_zero_makes_it_visible,
             queue_rejects_invalid_and_stale_receipts,
+            queue_delete_many_answers_each_receipt,
             queue_moves_to_dlq_after_max_receives_and_redrives,
             queue_peek_has_no_side_effects,
             queue_long_poll_wakes_on_send,

@@ -5,7 +5,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::future::join_all;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
@@ -51,11 +50,10 @@ pub async fn run_poller(app: Arc<App>, stop: CancellationToken) {
 }
 
 /// Deletes a batch's done messages, all at once rather than one round trip after another (one
-/// durable commit on SQLite: the group-commit writer takes them in one transaction). A failed
-/// delete only means the message comes back; its claim then finds the generation processed.
+/// operation of the group-commit writer on SQLite). A failed delete only means the message comes
+/// back; its claim then finds the generation processed.
 async fn delete_all(app: Arc<App>, receipts: Vec<String>) {
-    let queue = &app.backend.queue;
-    let deleted = join_all(receipts.iter().map(|r| queue.delete(r))).await;
+    let deleted = app.backend.queue.delete_many(&receipts).await;
     for e in deleted.into_iter().filter_map(Result::err) {
         tracing::warn!(error = %e, "delete failed");
     }

@@ -226,6 +226,41 @@ pub async fn queue_rejects_invalid_and_stale_receipts(s: &Subject) {
     );
 }
 
+pub async fn queue_delete_many_answers_each_receipt(s: &Subject) {
+    for i in 0..3 {
+        s.queue.send(&body(i)).await.expect("send");
+    }
+    let got = receive_n(
+        &*s.queue,
+        3,
+        Duration::from_secs(30),
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(got.len(), 3, "{got:?}");
+    let mut receipts: Vec<String> = got.iter().map(|m| m.receipt.clone()).collect();
+    // A receipt of no message, between two good ones: it fails alone.
+    receipts.insert(1, "not-a-receipt".to_owned());
+    let out = s.queue.delete_many(&receipts).await;
+    assert_eq!(out.len(), 4, "{out:?}");
+    assert!(
+        matches!(out[1], Err(QueueError::InvalidReceipt(_))),
+        "{out:?}"
+    );
+    assert!(
+        out[0].is_ok() && out[2].is_ok() && out[3].is_ok(),
+        "{out:?}"
+    );
+    assert!(s.queue.delete_many(&[]).await.is_empty());
+    // Gone: nothing comes back once the visibility would have ended.
+    let later = s
+        .queue
+        .receive(10, s.visibility + Duration::from_secs(1), None)
+        .await
+        .expect("receive");
+    assert!(later.is_empty(), "a deleted message came back: {later:?}");
+}
+
 pub async fn queue_moves_to_dlq_after_max_receives_and_redrives(s: &Subject) {
     s.queue.send(&body(1)).await.expect("send");
     let mut message_id = None;

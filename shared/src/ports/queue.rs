@@ -7,7 +7,7 @@ use async_trait::async_trait;
 
 use crate::model::Millis;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum QueueError {
     #[error("queue unavailable: {0}")]
     Unavailable(String),
@@ -68,6 +68,13 @@ pub trait Queue: Send + Sync {
     ) -> Result<Vec<Received>, QueueError>;
 
     async fn delete(&self, receipt: &str) -> Result<(), QueueError>;
+
+    /// Deletes several messages: one answer per receipt, in order, each as [`Queue::delete`]
+    /// would give it (a stale receipt fails alone). By default the deletes run concurrently;
+    /// the embedded backend makes them one operation of its writer.
+    async fn delete_many(&self, receipts: &[String]) -> Vec<Result<(), QueueError>> {
+        futures::future::join_all(receipts.iter().map(|r| self.delete(r))).await
+    }
 
     async fn change_visibility(&self, receipt: &str, timeout: Duration) -> Result<(), QueueError>;
 

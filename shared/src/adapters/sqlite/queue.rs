@@ -211,26 +211,46 @@ impl Queue for SqliteQueue {
     }
 
     async fn delete(&self, receipt: &str) -> Result<(), QueueError> {
+        let mut out = self.delete_many(&[receipt.to_owned()]).await;
+        out.pop().unwrap_or(Ok(()))
+    }
+
+    /// One writer operation for all of them (one savepoint-free step of a group commit).
+    async fn delete_many(&self, receipts: &[String]) -> Vec<Result<(), QueueError>> {
         let queue = self.kind.name();
-        let receipt = receipt.to_owned();
-        let n = self
+        let all = receipts.to_vec();
+        let deleted = self
             .writer
             .write(move |conn| {
-                conn.prepare_cached(
-                    "DELETE FROM messages WHERE seq = ?1 AND queue = ?2 AND receipt = ?3",
-                )
-                .map_err(sql_err)?
-                .execute(params![seq_of(&receipt), queue, receipt])
-                .map_err(sql_err)
+                let mut stmt = conn
+                    .prepare_cached(
+                        "DELETE FROM messages WHERE seq = ?1 AND queue = ?2 AND receipt = ?3",
+                    )
+                    .map_err(sql_err)?;
+                all.iter()
+                    .map(|r| stmt.execute(params![seq_of(r), queue, r]).map_err(sql_err))
+                    .collect::<Result<Vec<usize>, _>>()
             })
-            .await
-            .map_err(q_err)?;
-        if n == 0 {
-            return Err(QueueError::InvalidReceipt(
-                "no message holds this receipt (received again, deleted or moved)".into(),
-            ));
+            .await;
+        match deleted {
+            Ok(counts) => counts
+                .into_iter()
+                .map(|n| {
+                    if n == 0 {
+                        Err(QueueError::InvalidReceipt(
+                            "no message holds this receipt (received again, deleted or moved)"
+                                .into(),
+                        ))
+                    } else {
+                        Ok(())
+                    }
+                })
+                .collect(),
+            Err(e) => {
+                let e = q_err(e);
+                receipts.iter().map(|_| Err(e.clone())).collect()
+            }
         }
-        Ok(())
     }
 
     async fn change_visibility(&self, receipt: &str, timeout: Duration) -> Result<(), QueueError> {

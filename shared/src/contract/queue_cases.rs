@@ -37,6 +37,16 @@ async fn assert_empty_now(q: &dyn crate::ports::Queue, what: &str) {
     );
 }
 
+/// Deleted for good, not just hidden: nothing comes back once the visibility would have ended.
+async fn assert_none_comes_back(s: &Subject) {
+    let later = s
+        .queue
+        .receive(10, s.visibility + Duration::from_secs(1), None)
+        .await
+        .expect("receive");
+    assert!(later.is_empty(), "a deleted message came back: {later:?}");
+}
+
 pub async fn queue_send_receive_delete(s: &Subject) {
     let before = now_ms();
     s.queue.send(&body(1)).await.expect("send");
@@ -58,13 +68,7 @@ pub async fn queue_send_receive_delete(s: &Subject) {
         matches!(too_big, Err(QueueError::Invalid(_))),
         "{too_big:?}"
     );
-    // Gone for good, not just hidden: nothing comes back once the visibility would have ended.
-    let later = s
-        .queue
-        .receive(1, s.visibility + Duration::from_secs(1), None)
-        .await
-        .expect("receive");
-    assert!(later.is_empty(), "a deleted message came back: {later:?}");
+    assert_none_comes_back(s).await;
 }
 
 pub async fn queue_receive_returns_at_most_ten(s: &Subject) {
@@ -252,13 +256,7 @@ pub async fn queue_delete_many_answers_each_receipt(s: &Subject) {
         "{out:?}"
     );
     assert!(s.queue.delete_many(&[]).await.is_empty());
-    // Gone: nothing comes back once the visibility would have ended.
-    let later = s
-        .queue
-        .receive(10, s.visibility + Duration::from_secs(1), None)
-        .await
-        .expect("receive");
-    assert!(later.is_empty(), "a deleted message came back: {later:?}");
+    assert_none_comes_back(s).await;
 }
 
 pub async fn queue_moves_to_dlq_after_max_receives_and_redrives(s: &Subject) {

@@ -212,11 +212,18 @@ impl Queue for SqliteQueue {
 
     async fn delete(&self, receipt: &str) -> Result<(), QueueError> {
         let mut out = self.delete_many(&[receipt.to_owned()]).await;
-        out.pop().unwrap_or(Ok(()))
+        out.pop().unwrap_or_else(|| {
+            Err(QueueError::Unavailable(
+                "the database writer gave no answer".into(),
+            ))
+        })
     }
 
     /// One writer operation for all of them (one savepoint-free step of a group commit).
     async fn delete_many(&self, receipts: &[String]) -> Vec<Result<(), QueueError>> {
+        if receipts.is_empty() {
+            return Vec::new();
+        }
         let queue = self.kind.name();
         let all = receipts.to_vec();
         let deleted = self

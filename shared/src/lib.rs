@@ -21,6 +21,8 @@ pub mod metrics;
 pub mod model;
 #[cfg(all(feature = "aws", feature = "contract"))]
 pub mod moto;
+#[cfg(feature = "outbound")]
+pub mod outbound;
 pub mod ports;
 pub mod process;
 pub mod query;

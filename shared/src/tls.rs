@@ -1,11 +1,16 @@
-//! Outbound TLS: rustls on ring (the AWS SDK clients' stack too, through
-//! [`crate::adapters::aws::http`], so a process links one TLS implementation), trusting a root set compiled into the binary (Mozilla's, from
-//! `webpki-root-certs`). Building a client therefore reads no file: the platform store
-//! (`/etc/ssl/certs`, one file per certificate on Debian) is not scanned at start-up.
+//! Outbound TLS: rustls on ring (for the AWS calls and `forward` alike, through
+//! [`crate::outbound`], so a process links one TLS implementation), trusting a root set compiled
+//! into the binary: Mozilla's, from `webpki-roots`, as trust anchors (subject and public key,
+//! what rustls keeps of a root). Building a client therefore reads no file and parses no
+//! certificate: the platform store (`/etc/ssl/certs`, one file per certificate on Debian) is not
+//! scanned at start-up.
 //!
 //! Set [`NATIVE_ROOTS_ENV`] (`HOOKGATE_TLS_NATIVE_ROOTS=1`) to trust the platform's store as well
 //! (it honours `SSL_CERT_FILE` and `SSL_CERT_DIR`), e.g. for a private CA in front of a `forward`
-//! target or an AWS endpoint: it is then read once per process, when the clients are built.
+//! target or an AWS endpoint: it is then read once per client built.
+
+use rustls::RootCertStore;
+use rustls::pki_types::TrustAnchor;
 
 /// Opt-in for the platform's root store, on top of the compiled-in one: `1`, `true` or `yes`.
 pub const NATIVE_ROOTS_ENV: &str = "HOOKGATE_TLS_NATIVE_ROOTS";
@@ -18,16 +23,15 @@ pub fn native_roots_enabled() -> bool {
 
 /// How many roots are compiled in.
 pub fn builtin_root_count() -> usize {
-    webpki_root_certs::TLS_SERVER_ROOT_CERTS.len()
+    webpki_roots::TLS_SERVER_ROOTS.len()
 }
 
-/// Which compiled-in roots the AWS SDK clients trust.
+/// Which compiled-in roots the AWS calls trust.
 #[cfg(feature = "aws")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SdkTrust {
     /// Amazon Trust Services' roots only ([`AMAZON_ROOTS`]): every AWS service endpoint's chain
-    /// ends at one of them, so no other CA of the public set can vouch for an AWS endpoint, and
-    /// start-up parses 5 certificates instead of the whole set.
+    /// ends at one of them, so no other CA of the public set can vouch for an AWS endpoint.
     AmazonTrustServices,
     /// Mozilla's whole set: for endpoints that are not AWS's own (`AWS_ENDPOINT_URL*`).
     Mozilla,
@@ -65,14 +69,22 @@ impl SdkTrust {
         }
     }
 
-    /// The trusted compiled-in roots, as one PEM document (what the SDK's TLS context takes).
-    pub fn roots_pem(self) -> Vec<u8> {
-        let roots = webpki_root_certs::TLS_SERVER_ROOT_CERTS;
+    /// The trusted compiled-in roots, as trust anchors (nothing parsed).
+    pub fn anchors(self) -> Vec<TrustAnchor<'static>> {
+        let roots = webpki_roots::TLS_SERVER_ROOTS;
         match self {
-            Self::Mozilla => pem(roots.iter().map(|c| c.as_ref())),
-            // Picked out of the same set at build time (`build.rs`).
-            Self::AmazonTrustServices => AMAZON_ROOTS_PEM.to_vec(),
+            Self::Mozilla => roots.to_vec(),
+            // Found in the same set at build time (`build.rs`).
+            Self::AmazonTrustServices => AMAZON_ROOT_POSITIONS
+                .iter()
+                .filter_map(|&i| roots.get(i).cloned())
+                .collect(),
         }
+    }
+
+    /// [`SdkTrust::anchors`], plus the platform's roots when [`native_roots_enabled`].
+    pub fn root_store(self) -> RootCertStore {
+        with_native_roots(self.anchors())
     }
 }
 
@@ -84,7 +96,7 @@ fn names_an_endpoint(name: &[u8]) -> bool {
 
 /// The roots AWS documents for its service endpoints (Amazon Trust Services): Amazon Root CA 1 to
 /// 4, and Starfield Services Root Certificate Authority - G2, which cross-signs them for older
-/// clients. Matched on their subject's common name, which a root's DER holds verbatim.
+/// clients. Matched on their subject's common name, which a root's subject holds verbatim.
 #[cfg(feature = "aws")]
 pub const AMAZON_ROOTS: [&str; 5] = [
     "Amazon Root CA 1",
@@ -94,31 +106,15 @@ pub const AMAZON_ROOTS: [&str; 5] = [
     "Starfield Services Root Certificate Authority - G2",
 ];
 
-/// [`AMAZON_ROOTS`], in the order of the compiled-in set, as one PEM document.
 #[cfg(feature = "aws")]
-const AMAZON_ROOTS_PEM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/amazon_roots.pem"));
+include!(concat!(env!("OUT_DIR"), "/amazon_roots.rs"));
 
-#[cfg(feature = "aws")]
-fn pem<'a>(ders: impl Iterator<Item = &'a [u8]>) -> Vec<u8> {
-    use base64::Engine;
-    let engine = &base64::engine::general_purpose::STANDARD;
-    let mut pem = Vec::new();
-    for der in ders {
-        pem.extend_from_slice(b"-----BEGIN CERTIFICATE-----\n");
-        pem.extend_from_slice(engine.encode(der).as_bytes());
-        pem.extend_from_slice(b"\n-----END CERTIFICATE-----\n");
-    }
-    pem
-}
-
-/// A rustls root store: the compiled-in roots, plus the platform's when
-/// [`native_roots_enabled`]. Certificates that do not parse are skipped (as rustls does for the
-/// platform store); the counts are logged at debug level.
-#[cfg(feature = "handler-forward")]
-pub fn root_store() -> rustls::RootCertStore {
-    let mut roots = rustls::RootCertStore::empty();
-    let (builtin, _) =
-        roots.add_parsable_certificates(webpki_root_certs::TLS_SERVER_ROOT_CERTS.iter().cloned());
+/// A root store of `anchors`, plus the platform's roots when [`native_roots_enabled`]
+/// (certificates that do not parse are skipped, as rustls does; the counts are logged at debug
+/// level).
+fn with_native_roots(anchors: Vec<TrustAnchor<'static>>) -> RootCertStore {
+    let mut roots = RootCertStore { roots: anchors };
+    let builtin = roots.len();
     let mut native = 0;
     if native_roots_enabled() {
         let found = rustls_native_certs::load_native_certs();
@@ -131,14 +127,17 @@ pub fn root_store() -> rustls::RootCertStore {
     roots
 }
 
-/// A rustls client configuration on ring with [`root_store`] (no ALPN: the connector sets
-/// it).
-#[cfg(feature = "handler-forward")]
-pub fn client_config() -> Result<rustls::ClientConfig, rustls::Error> {
+/// Every compiled-in root, plus the platform's when [`native_roots_enabled`].
+pub fn root_store() -> RootCertStore {
+    with_native_roots(webpki_roots::TLS_SERVER_ROOTS.to_vec())
+}
+
+/// A rustls client configuration on ring trusting `roots` (no ALPN: the connector sets it).
+pub fn client_config(roots: RootCertStore) -> Result<rustls::ClientConfig, rustls::Error> {
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
     Ok(rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
-        .with_root_certificates(root_store())
+        .with_root_certificates(roots)
         .with_no_client_auth())
 }
 
@@ -154,40 +153,29 @@ mod tests {
         assert!(builtin_root_count() > 100, "{}", builtin_root_count());
     }
 
-    /// The certificates of a PEM document, in order.
+    /// Whether a root's subject names `cn`.
     #[cfg(feature = "aws")]
-    fn certificates(pem: &[u8]) -> Vec<rustls::pki_types::CertificateDer<'static>> {
-        use rustls::pki_types::CertificateDer;
-        use rustls::pki_types::pem::PemObject;
-        CertificateDer::pem_slice_iter(pem)
-            .collect::<Result<_, _>>()
-            .unwrap()
+    fn names(anchor: &TrustAnchor<'_>, cn: &str) -> bool {
+        let subject: &[u8] = anchor.subject.as_ref();
+        subject.windows(cn.len()).any(|w| w == cn.as_bytes())
     }
 
     #[cfg(feature = "aws")]
     #[test]
     fn amazon_trust_services_roots_are_the_five_aws_documents() {
-        let certs = certificates(&SdkTrust::AmazonTrustServices.roots_pem());
-        assert_eq!(certs.len(), AMAZON_ROOTS.len());
+        let anchors = SdkTrust::AmazonTrustServices.anchors();
+        assert_eq!(anchors.len(), AMAZON_ROOTS.len());
         for cn in AMAZON_ROOTS {
-            let n = certs
-                .iter()
-                .filter(|c| c.as_ref().windows(cn.len()).any(|w| w == cn.as_bytes()))
-                .count();
+            let n = anchors.iter().filter(|a| names(a, cn)).count();
             assert_eq!(n, 1, "{cn}");
         }
-        let mut store = rustls::RootCertStore::empty();
-        assert_eq!(store.add_parsable_certificates(certs), (5, 0));
-        // The build-time selection is the runtime set's: the same certificates, in its order.
-        let picked = pem(webpki_root_certs::TLS_SERVER_ROOT_CERTS
+        // The build-time positions are the runtime set's: the same roots, in its order.
+        let found: Vec<_> = webpki_roots::TLS_SERVER_ROOTS
             .iter()
-            .map(|c| c.as_ref())
-            .filter(|der| {
-                AMAZON_ROOTS
-                    .iter()
-                    .any(|cn| der.windows(cn.len()).any(|w| w == cn.as_bytes()))
-            }));
-        assert_eq!(SdkTrust::AmazonTrustServices.roots_pem(), picked);
+            .filter(|a| AMAZON_ROOTS.iter().any(|cn| names(a, cn)))
+            .cloned()
+            .collect();
+        assert_eq!(anchors, found);
         let build_names = include_str!("../build.rs");
         for cn in AMAZON_ROOTS {
             assert!(build_names.contains(&format!("{cn:?}")), "{cn} in build.rs");
@@ -217,19 +205,17 @@ mod tests {
 
     #[cfg(feature = "aws")]
     #[test]
-    fn builtin_pem_round_trips_to_the_same_certificates() {
-        let back = certificates(&SdkTrust::Mozilla.roots_pem());
-        assert_eq!(back.len(), builtin_root_count());
-        for (a, b) in back.iter().zip(webpki_root_certs::TLS_SERVER_ROOT_CERTS) {
-            assert_eq!(a.as_ref(), b.as_ref());
+    fn mozilla_is_the_whole_compiled_in_set() {
+        assert_eq!(SdkTrust::Mozilla.anchors().len(), builtin_root_count());
+        if !native_roots_enabled() {
+            assert_eq!(SdkTrust::Mozilla.root_store().len(), builtin_root_count());
+            assert_eq!(
+                SdkTrust::AmazonTrustServices.root_store().len(),
+                AMAZON_ROOTS.len()
+            );
         }
-        let mut store = rustls::RootCertStore::empty();
-        let (valid, invalid) = store.add_parsable_certificates(back);
-        assert_eq!(invalid, 0);
-        assert_eq!(valid, builtin_root_count());
     }
 
-    #[cfg(feature = "handler-forward")]
     #[test]
     fn root_store_holds_every_builtin_root() {
         // The variable is not set in the test environment: only the compiled-in roots.

@@ -5,6 +5,8 @@
 //! - Without `HOOKGATE_TLS_NATIVE_ROOTS`, the private CA is not trusted: the handshake fails and
 //!   nothing reaches the endpoint.
 //! - With `HOOKGATE_TLS_NATIVE_ROOTS=1` and `SSL_CERT_FILE` naming the CA, the same calls succeed.
+//! - Through a proxy (`HTTPS_PROXY`, `HTTP_PROXY`, with credentials; `NO_PROXY`), the AWS calls
+//!   tunnel to an https endpoint and go in absolute form to an http one.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
@@ -178,6 +180,171 @@ async fn aws_calls_trust_a_private_ca_only_when_the_platform_store_is_opted_in()
         String::from_utf8_lossy(&done.stdout)
     );
     assert!(front.ok.load(Ordering::SeqCst) >= 1);
+}
+
+/// An HTTP proxy on a free loopback port: `CONNECT` tunnels, and plain requests (absolute form)
+/// relayed as they are. Records the head of each connection's first request.
+struct Proxy {
+    addr: SocketAddr,
+    heads: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Proxy {
+    async fn start() -> Proxy {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let proxy = Proxy {
+            addr: listener.local_addr().unwrap(),
+            heads: Arc::default(),
+        };
+        let heads = proxy.heads.clone();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let heads = heads.clone();
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let end = loop {
+                        let mut chunk = [0u8; 4096];
+                        let n = conn.read(&mut chunk).await.unwrap_or(0);
+                        if n == 0 {
+                            return;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break i + 4;
+                        }
+                    };
+                    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+                    heads.lock().unwrap().push(head.clone());
+                    let mut target = head.split(' ').nth(1).unwrap_or("").to_owned();
+                    let tunnel = head.starts_with("CONNECT ");
+                    if !tunnel {
+                        // http://host:port/path → host:port
+                        target = target
+                            .trim_start_matches("http://")
+                            .split('/')
+                            .next()
+                            .unwrap_or("")
+                            .to_owned();
+                    }
+                    let Ok(mut up) = tokio::net::TcpStream::connect(&target).await else {
+                        let _ = conn.write_all(b"HTTP/1.1 502 Bad Gateway\r\n\r\n").await;
+                        return;
+                    };
+                    if tunnel {
+                        let answer = b"HTTP/1.1 200 Connection established\r\n\r\n";
+                        if conn.write_all(answer).await.is_err() {
+                            return;
+                        }
+                        buf.drain(..end);
+                    }
+                    if up.write_all(&buf).await.is_ok() {
+                        let _ = tokio::io::copy_bidirectional(&mut conn, &mut up).await;
+                    }
+                });
+            }
+        });
+        proxy
+    }
+
+    /// The proxy's URL, with credentials.
+    fn url(&self) -> String {
+        format!("http://hg:pr%40xy@127.0.0.1:{}", self.addr.port())
+    }
+
+    fn heads(&self) -> Vec<String> {
+        self.heads.lock().unwrap().clone()
+    }
+}
+
+/// What [`Proxy::url`]'s credentials are sent as.
+fn proxy_authorization() -> String {
+    use base64::Engine;
+    format!(
+        "proxy-authorization: basic {}",
+        base64::engine::general_purpose::STANDARD.encode("hg:pr@xy")
+    )
+    .to_lowercase()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_calls_tunnel_through_the_https_proxy_unless_no_proxy_names_the_host() {
+    let pki = pki();
+    let front = TlsFront::start(&pki, moto_addr()).await;
+    let proxy = Proxy::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = write_ca(dir.path(), &pki);
+    let ca = ca.to_str().unwrap();
+    let trusted = [("SSL_CERT_FILE", ca), ("HOOKGATE_TLS_NATIVE_ROOTS", "1")];
+
+    let url = proxy.url();
+    let via_proxy = [trusted.as_slice(), &[("HTTPS_PROXY", url.as_str())]].concat();
+    let done = tokio::task::block_in_place(|| aws_init(&front, &via_proxy));
+    assert!(
+        done.status.success(),
+        "aws init through the proxy: {}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    let heads = proxy.heads();
+    let connect = format!("CONNECT 127.0.0.1:{} HTTP/1.1\r\n", front.addr.port());
+    assert!(!heads.is_empty(), "nothing went through the proxy");
+    for head in &heads {
+        assert!(head.starts_with(&connect), "{head}");
+        assert!(
+            head.to_lowercase().contains(&proxy_authorization()),
+            "{head}"
+        );
+    }
+    assert!(
+        front.ok.load(Ordering::SeqCst) >= 1,
+        "TLS ran through the tunnel"
+    );
+
+    // NO_PROXY names the endpoint's host: straight to it.
+    let before = heads.len();
+    let direct = [via_proxy.as_slice(), &[("NO_PROXY", "127.0.0.1")]].concat();
+    let done = tokio::task::block_in_place(|| aws_init(&front, &direct));
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    assert_eq!(proxy.heads().len(), before, "{:?}", proxy.heads());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_calls_to_an_http_endpoint_go_to_the_http_proxy_in_absolute_form() {
+    let proxy = Proxy::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("hookgate.toml");
+    std::fs::write(&config, "").unwrap();
+    let moto = moto_addr();
+    let out = tokio::task::block_in_place(|| {
+        Command::new(hookgate_bin())
+            .args(["aws", "init", "--prefix"])
+            .arg(hookgate_shared::moto::unique_prefix("proxy"))
+            .arg("--config")
+            .arg(&config)
+            .envs(moto_env())
+            .env("HTTP_PROXY", proxy.url())
+            .output()
+            .unwrap()
+    });
+    assert!(
+        out.status.success(),
+        "aws init through the proxy: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let heads = proxy.heads();
+    assert!(!heads.is_empty(), "nothing went through the proxy");
+    for head in &heads {
+        let absolute = format!("POST http://{moto}/ HTTP/1.1\r\n");
+        assert!(head.starts_with(&absolute), "{head}");
+        assert!(
+            head.to_lowercase().contains(&proxy_authorization()),
+            "{head}"
+        );
+    }
 }
 
 /// A plain HTTP receiver that records each request's body and answers 200.

@@ -72,8 +72,10 @@ const USER_AGENT_VALUE: &str = concat!("hookgate/", env!("CARGO_PKG_VERSION"));
 /// The TLS configuration every `forward` handler of the process shares (root store parsed once).
 fn tls_config() -> Result<rustls::ClientConfig, String> {
     static TLS: OnceLock<Result<rustls::ClientConfig, String>> = OnceLock::new();
-    TLS.get_or_init(|| crate::tls::client_config().map_err(|e| e.to_string()))
-        .clone()
+    TLS.get_or_init(|| {
+        crate::tls::client_config(crate::tls::root_store()).map_err(|e| e.to_string())
+    })
+    .clone()
 }
 
 /// A pooled HTTP/1.1 + HTTP/2 (ALPN) client for http and https URLs; redirects are not followed

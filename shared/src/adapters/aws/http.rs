@@ -1,39 +1,44 @@
-//! The one HTTP client every AWS SDK client of a process shares.
+//! The one HTTP client every AWS call of a process shares: the signed requests
+//! ([`super::rest`]) and the SDK clients (provisioning, credential providers) alike.
 //!
-//! The SDK's own connector (hyper 1, rustls) is kept, with three changes:
-//! - rustls runs on ring rather than aws-lc-rs: the SDK crates are built without their
-//!   `default-https-client` feature, so aws-lc is not linked (0.55 MB of each arm64 bootstrap);
-//! - its trust store is compiled in ([`crate::tls::SdkTrust`]) instead of the platform's, which
-//!   the SDK reads at client build (on Debian, `ca-certificates.crt` and then every file of
-//!   `/etc/ssl/certs`): Amazon Trust Services' five roots for AWS's own endpoints, Mozilla's whole
-//!   set when an `AWS_ENDPOINT_URL*` variable names another; `HOOKGATE_TLS_NATIVE_ROOTS=1` adds
-//!   the platform's store;
-//! - its TLS configuration is built once per process, for the connector the clients use, rather
-//!   than once per SDK client built (the stock client builds a connector, root store included, in
-//!   every client's config validation, and another on the first request).
+//! It is hyper 1 with rustls on ring ([`crate::outbound`]), not the SDK's own connector, whose TLS
+//! context takes its roots only as PEM: decoding and parsing them again at every start cost each
+//! function ~0.27 M instructions of its cold start. Here the roots are compiled-in trust anchors
+//! ([`crate::tls::SdkTrust`]): Amazon Trust Services' five for AWS's own endpoints, Mozilla's
+//! whole set when an `AWS_ENDPOINT_URL*` variable names another; `HOOKGATE_TLS_NATIVE_ROOTS=1`
+//! adds the platform's store. rustls on ring rather than aws-lc-rs: aws-lc is not linked.
 //!
-//! Everything else is the SDK's default: connect and read timeouts from the SDK config, proxies
-//! from `HTTP_PROXY` / `HTTPS_PROXY` / `NO_PROXY`, one connection pool per timeout setting.
+//! As the SDK's connector: connect and read timeouts from the SDK config, proxies from
+//! `HTTP_PROXY` / `HTTPS_PROXY` / `NO_PROXY` (CONNECT tunnels for AWS's https endpoints), one
+//! connection pool per timeout setting, HTTP/1.1. Failures are classified as the SDK's: timeouts,
+//! I/O (connect, reset, closed early: retried), the rest "other".
 
 use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_config::timeout::TimeoutConfig;
-use aws_smithy_http_client::proxy::ProxyConfig;
-use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
-use aws_smithy_http_client::{Connector, HttpClientError};
 use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
 use aws_smithy_runtime_api::client::http::{
-    HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
+    SharedHttpConnector,
 };
+use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
+use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::body::SdkBody;
 
+use crate::outbound::{self, ConnectTimedOut, Proxies};
 use crate::tls::SdkTrust;
 
 /// The SDK's connect timeout for current behavior versions (3.1 s), set explicitly so that the
 /// connector built at start-up is the one requests use.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(3100);
+
+/// Why the HTTP client could not be built (its TLS configuration).
+#[derive(Debug, thiserror::Error)]
+#[error("the HTTP client's TLS configuration: {0}")]
+pub struct HttpClientError(#[from] rustls::Error);
 
 /// The timeouts [`load_sdk_config`](super::load_sdk_config) sets: the SDK's defaults.
 pub fn default_timeouts() -> TimeoutConfig {
@@ -46,7 +51,7 @@ type Key = (Option<Duration>, Option<Duration>);
 
 /// The process's client for these timeouts and roots (and the native-roots setting), built on
 /// first use and shared after, so the SDK clients ([`load_sdk_config`](super::load_sdk_config))
-/// and the signed REST calls ([`super::rest`]) build one TLS context, not one each.
+/// and the signed REST calls ([`super::rest`]) build one TLS configuration, not one each.
 pub fn process_client(
     timeouts: &TimeoutConfig,
     roots: SdkTrust,
@@ -77,35 +82,32 @@ pub struct SdkHttpClient {
 
 #[derive(Debug)]
 struct Inner {
-    tls: TlsContext,
-    proxy: ProxyConfig,
+    tls: rustls::ClientConfig,
+    proxies: Proxies,
     timeouts: TimeoutConfig,
     connectors: Mutex<Vec<(Key, SharedHttpConnector)>>,
 }
 
 impl SdkHttpClient {
-    /// Builds the TLS context and the connector for `timeouts`, trusting `roots` (no network
-    /// call; no file read unless `HOOKGATE_TLS_NATIVE_ROOTS` is set).
+    /// Builds the TLS configuration and the connector for `timeouts`, trusting `roots` (no
+    /// network call; no file read unless `HOOKGATE_TLS_NATIVE_ROOTS` is set).
     pub fn new(timeouts: &TimeoutConfig, roots: SdkTrust) -> Result<Self, HttpClientError> {
-        let trust = TrustStore::empty()
-            .with_native_roots(crate::tls::native_roots_enabled())
-            .with_pem_certificate(roots.roots_pem());
         let client = Self {
             inner: Arc::new(Inner {
-                tls: TlsContext::builder().with_trust_store(trust).build()?,
-                proxy: ProxyConfig::from_env(),
+                tls: crate::tls::client_config(roots.root_store())?,
+                proxies: Proxies::from_env(),
                 timeouts: timeouts.clone(),
                 connectors: Mutex::new(Vec::new()),
             }),
         };
-        client.connector(&settings(timeouts), None);
+        client.connector(&settings(timeouts));
         Ok(client)
     }
 
     /// The connector for the timeouts the client was built with, for requests made without an
-    /// SDK client (the payload bucket's).
+    /// SDK client (the signed REST calls).
     pub fn default_connector(&self) -> SharedHttpConnector {
-        self.connector(&settings(&self.inner.timeouts), None)
+        self.connector(&settings(&self.inner.timeouts))
     }
 
     /// As a `SharedHttpClient` for `SdkConfig` and client configs.
@@ -113,7 +115,7 @@ impl SdkHttpClient {
         SharedHttpClient::new(self.clone())
     }
 
-    /// How many connectors (TLS configurations, connection pools) were built so far.
+    /// How many connectors (connection pools) were built so far.
     pub fn connectors_built(&self) -> usize {
         self.connectors().len()
     }
@@ -125,36 +127,27 @@ impl SdkHttpClient {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// The connector for `settings`, built on first use; the TLS configuration (root store
-    /// parsed) is built with it.
-    fn connector(
-        &self,
-        settings: &HttpConnectorSettings,
-        components: Option<&RuntimeComponents>,
-    ) -> SharedHttpConnector {
+    /// The connector for `settings`, built on first use.
+    fn connector(&self, settings: &HttpConnectorSettings) -> SharedHttpConnector {
         let key = (settings.connect_timeout(), settings.read_timeout());
         let mut connectors = self.connectors();
         if let Some((_, c)) = connectors.iter().find(|(k, _)| *k == key) {
             return c.clone();
         }
-        let mut builder = Connector::builder()
-            .connector_settings(settings.clone())
-            .proxy_config(self.inner.proxy.clone());
-        if let Some(components) = components {
-            builder.set_sleep_impl(components.sleep_impl());
-        }
-        let connector = SharedHttpConnector::new(
-            builder
-                .tls_provider(tls::Provider::Rustls(
-                    tls::rustls_provider::CryptoMode::Ring,
-                ))
-                .tls_context(self.inner.tls.clone())
-                .build(),
-        );
+        let connector = SharedHttpConnector::new(AwsConnector {
+            client: outbound::client(outbound::connector(
+                self.inner.tls.clone(),
+                &self.inner.proxies,
+                key.0,
+                outbound::Versions::Http1,
+            )),
+            proxies: self.inner.proxies.clone(),
+            read_timeout: key.1,
+        });
         tracing::debug!(
             connect_timeout = ?key.0,
             read_timeout = ?key.1,
-            "AWS SDK HTTP connector built"
+            "AWS HTTP connector built"
         );
         connectors.push((key, connector.clone()));
         connector
@@ -165,9 +158,9 @@ impl HttpClient for SdkHttpClient {
     fn http_connector(
         &self,
         settings: &HttpConnectorSettings,
-        components: &RuntimeComponents,
+        _: &RuntimeComponents,
     ) -> SharedHttpConnector {
-        self.connector(settings, Some(components))
+        self.connector(settings)
     }
 
     // `validate_base_client_config` is left at its default (nothing): the connector was built
@@ -176,6 +169,65 @@ impl HttpClient for SdkHttpClient {
     fn connector_metadata(&self) -> Option<ConnectorMetadata> {
         Some(ConnectorMetadata::new("hyper", Some(Cow::Borrowed("1.x"))))
     }
+}
+
+/// One connection pool: sends a request, answers its response with the body still streaming.
+#[derive(Debug)]
+struct AwsConnector {
+    client: hyper_util::client::legacy::Client<outbound::Connector, SdkBody>,
+    proxies: Proxies,
+    /// From sending the request to the response's head.
+    read_timeout: Option<Duration>,
+}
+
+impl HttpConnector for AwsConnector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let mut request = match request.try_into_http1x() {
+            Ok(r) => r,
+            Err(e) => return HttpConnectorFuture::ready(Err(ConnectorError::user(e.into()))),
+        };
+        self.proxies.authorize(&mut request);
+        let sending = self.client.request(request);
+        let read_timeout = self.read_timeout;
+        HttpConnectorFuture::new(async move {
+            let response = match read_timeout {
+                Some(limit) => tokio::time::timeout(limit, sending).await.map_err(|_| {
+                    ConnectorError::timeout(
+                        format!("no response within the read timeout ({limit:?})").into(),
+                    )
+                })?,
+                None => sending.await,
+            }
+            .map_err(connector_error)?;
+            HttpResponse::try_from(response.map(SdkBody::from_body_1_x))
+                .map_err(|e| ConnectorError::other(e.into(), None))
+        })
+    }
+}
+
+/// The SDK's classification of a failed send: a timeout, I/O (retried as transient), or other.
+fn connector_error(error: hyper_util::client::legacy::Error) -> ConnectorError {
+    if outbound::caused_by::<ConnectTimedOut>(&error) {
+        ConnectorError::timeout(error.into())
+    } else if error.is_connect()
+        || outbound::caused_by::<std::io::Error>(&error)
+        || hyper_error(&error).is_some_and(|h| h.is_incomplete_message() || h.is_closed())
+    {
+        ConnectorError::io(error.into())
+    } else {
+        ConnectorError::other(error.into(), None)
+    }
+}
+
+fn hyper_error<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a hyper::Error> {
+    let mut next = Some(error);
+    while let Some(e) = next {
+        if let Some(h) = e.downcast_ref::<hyper::Error>() {
+            return Some(h);
+        }
+        next = e.source();
+    }
+    None
 }
 
 fn settings(timeouts: &TimeoutConfig) -> HttpConnectorSettings {
@@ -211,6 +263,78 @@ mod tests {
             !Arc::ptr_eq(&a.inner, &c.inner),
             "other timeouts, other client"
         );
+    }
+
+    /// A listener that accepts connections and never answers: no TLS handshake, no response.
+    async fn silent_listener() -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut open = Vec::new();
+            while let Ok((conn, _)) = listener.accept().await {
+                open.push(conn);
+            }
+        });
+        addr
+    }
+
+    fn get(url: &str) -> HttpRequest {
+        HttpRequest::try_from(http::Request::get(url).body(SdkBody::empty()).unwrap()).unwrap()
+    }
+
+    fn client(connect: Duration, read: Option<Duration>) -> SdkHttpClient {
+        let mut timeouts = TimeoutConfig::builder().connect_timeout(connect);
+        if let Some(read) = read {
+            timeouts = timeouts.read_timeout(read);
+        }
+        SdkHttpClient::new(&timeouts.build(), SdkTrust::Mozilla).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_connect_timeout_covers_the_tls_handshake() {
+        let addr = silent_listener().await;
+        let client = client(Duration::from_millis(300), None);
+        let call = client
+            .default_connector()
+            .call(get(&format!("https://127.0.0.1:{}/", addr.port())));
+        let error = tokio::time::timeout(Duration::from_secs(5), call)
+            .await
+            .expect("the connect timeout ended the handshake's wait")
+            .unwrap_err();
+        assert!(error.is_timeout(), "{error:?}");
+    }
+
+    #[tokio::test]
+    async fn the_read_timeout_bounds_the_wait_for_an_answer() {
+        let addr = silent_listener().await;
+        let client = client(CONNECT_TIMEOUT, Some(Duration::from_millis(300)));
+        let call = client
+            .default_connector()
+            .call(get(&format!("http://127.0.0.1:{}/", addr.port())));
+        let error = tokio::time::timeout(Duration::from_secs(5), call)
+            .await
+            .expect("the read timeout ended the wait")
+            .unwrap_err();
+        assert!(error.is_timeout(), "{error:?}");
+        assert!(
+            error.to_string().contains("read timeout")
+                || format!("{error:?}").contains("read timeout"),
+            "{error:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_an_io_failure() {
+        let addr = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap()
+        };
+        let error = client(CONNECT_TIMEOUT, None)
+            .default_connector()
+            .call(get(&format!("http://127.0.0.1:{}/", addr.port())))
+            .await
+            .unwrap_err();
+        assert!(error.is_io(), "{error:?}");
     }
 
     #[tokio::test]

@@ -24,10 +24,10 @@ use rest::RestClient;
 
 pub use crate::tls::SdkTrust;
 pub use aws_config::SdkConfig;
-pub use aws_smithy_http_client::HttpClientError;
 pub use env_config::{EnvConfigError, sdk_config_from_env, sdk_config_from_vars};
 pub use error::{AwsError, AwsErrorKind};
 pub use handlers::{AwsHandlerFactory, HANDLER_ACTIONS};
+pub use http::HttpClientError;
 pub use item::{
     INDEX_BY_SOURCE, INDEX_PENDING, PENDING_SHARDS, attr, event_to_item, item_size, item_to_event,
     new_event_item, pending_shard, value_size,

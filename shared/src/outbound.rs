@@ -84,6 +84,8 @@ pub type Connector = Timed<HttpsConnector<Dialer>>;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Versions {
     Http1,
+    /// With the `forward` handler only (HTTP/2 is not built otherwise).
+    #[cfg(feature = "handler-forward")]
     Http1And2,
 }
 
@@ -107,6 +109,7 @@ pub fn connector(
         .enable_http1();
     let https = match versions {
         Versions::Http1 => builder.wrap_connector(dialer),
+        #[cfg(feature = "handler-forward")]
         Versions::Http1And2 => builder.enable_http2().wrap_connector(dialer),
     };
     Timed {

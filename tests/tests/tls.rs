@@ -409,3 +409,42 @@ async fn forward_delivers_over_tls_to_a_private_ca_when_opted_in() {
     assert!(front.ok.load(Ordering::SeqCst) >= 1);
     assert_eq!(got.lock().unwrap().as_slice(), [body.to_vec()]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forward_goes_through_the_environments_proxy() {
+    const SECRET: &str = "gh-proxy-secret";
+    let (plain, got) = receiver().await;
+    let proxy = Proxy::start().await;
+    let config = format!(
+        "[[sources]]\nname = \"github\"\nprovider = \"github\"\nsecrets = [\"{SECRET}\"]\n\n[[routes]]\nsource = \"github\"\nhandlers = [\"fwd\"]\n\n[handlers.fwd]\nkind = \"forward\"\nurl = \"http://{plain}/hook\"\ntimeout = \"5s\"\n"
+    );
+    let url = proxy.url();
+    let stack = Stack::start_env(&config, Backend::Sqlite, "info", &[("HTTP_PROXY", &url)]);
+    let body = br#"{"zen":"proxied"}"#;
+    let (status, v) = send(
+        &stack,
+        "github",
+        "github",
+        SECRET,
+        "d-proxy-1",
+        "ping",
+        body,
+    )
+    .await;
+    assert_eq!(status, 202, "{v}");
+    let id = v["event_id"].as_str().unwrap().to_owned();
+    tokio::task::block_in_place(|| stack.wait_status(&id, "succeeded", Duration::from_secs(20)));
+    assert_eq!(got.lock().unwrap().as_slice(), [body.to_vec()]);
+    let heads = proxy.heads();
+    assert_eq!(heads.len(), 1, "{heads:?}");
+    assert!(
+        heads[0].starts_with(&format!("POST http://{plain}/hook HTTP/1.1\r\n")),
+        "{}",
+        heads[0]
+    );
+    assert!(
+        heads[0].to_lowercase().contains(&proxy_authorization()),
+        "{}",
+        heads[0]
+    );
+}

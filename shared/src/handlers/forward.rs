@@ -8,10 +8,11 @@
 //! Outcomes: 2xx is a success; 408, 429, 5xx, connection errors and timeouts are transient; any
 //! other status (3xx, as redirects are never followed, and the remaining 4xx) is permanent.
 //!
-//! The client is hyper 1 with hyper-rustls on ring: the stack the AWS SDK clients already
-//! link, so the processor carries one TLS implementation. It trusts the compiled-in root set
-//! ([`crate::tls`]; `HOOKGATE_TLS_NATIVE_ROOTS=1` adds the platform's), built once per process and
-//! shared by every `forward` handler; each handler has its own connection pool. `timeout` bounds
+//! The client is [`crate::outbound`]'s (hyper 1, rustls on ring), as the AWS calls', so the
+//! processor carries one TLS implementation, and goes through the proxy the environment names
+//! (`HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY`). It trusts the compiled-in root set ([`crate::tls`];
+//! `HOOKGATE_TLS_NATIVE_ROOTS=1` adds the platform's), built once per process and shared by every
+//! `forward` handler; each handler has its own connection pool. `timeout` bounds
 //! the whole exchange (connect, TLS, request, response headers and the snippet read). As before
 //! (reqwest), user info in the URL becomes a `Basic` authorization unless one is configured, and
 //! `accept: */*` and the hookgate user agent are sent unless configured.
@@ -28,11 +29,10 @@ use http::header::{
 use http::{Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use url::Url;
 
 use super::{BuildError, ErrorKind, Event, Handler, HandlerError, HandlerReport};
+use crate::outbound::{self, Proxies};
 use crate::secrets::{SecretError, SecretRef, SecretResolver};
 
 /// The longest response body snippet kept in a report, in bytes.
@@ -63,9 +63,10 @@ pub struct ForwardHandler {
     /// `Basic` credentials from the URL's user info, if any.
     basic_auth: Option<HeaderValue>,
     client: HttpClient,
+    proxies: Proxies,
 }
 
-type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+type HttpClient = Client<outbound::Connector, Full<Bytes>>;
 
 const USER_AGENT_VALUE: &str = concat!("hookgate/", env!("CARGO_PKG_VERSION"));
 
@@ -78,22 +79,16 @@ fn tls_config() -> Result<rustls::ClientConfig, String> {
     .clone()
 }
 
-/// A pooled HTTP/1.1 + HTTP/2 (ALPN) client for http and https URLs; redirects are not followed
-/// (hyper never does).
-fn http_client() -> Result<HttpClient, String> {
-    let mut http = HttpConnector::new();
-    http.enforce_http(false);
-    http.set_nodelay(true);
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(tls_config()?)
-        .https_or_http()
-        .enable_http1()
-        .enable_http2()
-        .wrap_connector(http);
-    Ok(Client::builder(TokioExecutor::new())
-        .pool_timer(TokioTimer::new())
-        .pool_idle_timeout(Duration::from_secs(90))
-        .build(https))
+/// A pooled HTTP/1.1 + HTTP/2 (ALPN) client for http and https URLs, through the environment's
+/// proxy ([`crate::outbound`]); redirects are not followed (hyper never does). No connect
+/// timeout of its own: the handler's `timeout` bounds the whole exchange.
+fn http_client(proxies: &Proxies) -> Result<HttpClient, String> {
+    Ok(outbound::client(outbound::connector(
+        tls_config()?,
+        proxies,
+        None,
+        outbound::Versions::Http1And2,
+    )))
 }
 
 /// The `Basic` authorization for a URL's user info (percent-decoded), as reqwest sent it.
@@ -173,8 +168,9 @@ impl ForwardHandler {
             .as_str()
             .parse()
             .map_err(|e| fail(format!("`url` cannot be requested: {e}")))?;
-        let client =
-            http_client().map_err(|e| fail(format!("cannot build the HTTP client: {e}")))?;
+        let proxies = Proxies::from_env();
+        let client = http_client(&proxies)
+            .map_err(|e| fail(format!("cannot build the HTTP client: {e}")))?;
         Ok(Self {
             name: name.to_owned(),
             shown_url: shown_url(&parsed),
@@ -185,6 +181,7 @@ impl ForwardHandler {
             uri,
             basic_auth,
             client,
+            proxies,
         })
     }
 
@@ -278,6 +275,7 @@ impl Handler for ForwardHandler {
                 ))
             })?;
         *req.headers_mut() = headers;
+        self.proxies.authorize(&mut req);
 
         let deadline = tokio::time::Instant::now() + self.timeout;
         let sent = tokio::time::timeout_at(deadline, self.client.request(req)).await;

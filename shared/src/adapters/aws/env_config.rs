@@ -12,7 +12,8 @@
 //!
 //! Read here, with the loader's names and meanings: the region (`AWS_REGION`, else
 //! `AWS_DEFAULT_REGION`); credentials from the environment, else from the container credentials
-//! endpoint (`AWS_CONTAINER_CREDENTIALS_FULL_URI` / `_RELATIVE_URI`); endpoint URLs, global and
+//! endpoint (`AWS_CONTAINER_CREDENTIALS_FULL_URI` / `_RELATIVE_URI`, read by
+//! [`super::container_credentials`], not by aws-config's provider); endpoint URLs, global and
 //! per service (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_<SERVICE>`,
 //! `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS`); `AWS_USE_FIPS_ENDPOINT`,
 //! `AWS_USE_DUALSTACK_ENDPOINT`; `AWS_MAX_ATTEMPTS`, `AWS_RETRY_MODE`; `AWS_SDK_UA_APP_ID`. A
@@ -25,6 +26,7 @@ use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
 
 use super::HttpClientError;
+use super::container_credentials::{ContainerConfigError, ContainerCredentials};
 use super::http;
 use crate::tls::SdkTrust;
 
@@ -44,6 +46,8 @@ pub enum EnvConfigError {
         value: String,
         reason: &'static str,
     },
+    #[error(transparent)]
+    Container(#[from] ContainerConfigError),
     #[error("cannot build the AWS SDK's HTTP client: {0}")]
     HttpClient(#[from] HttpClientError),
 }
@@ -66,6 +70,8 @@ pub fn sdk_config_from_vars(
     let region = get("AWS_REGION")
         .or_else(|| get("AWS_DEFAULT_REGION"))
         .ok_or(EnvConfigError::MissingRegion)?;
+    let timeouts = http::default_timeouts();
+    let client = http::process_client(&timeouts, SdkTrust::from_env())?;
     let credentials = if let (Some(key), Some(secret)) =
         (get("AWS_ACCESS_KEY_ID"), get("AWS_SECRET_ACCESS_KEY"))
     {
@@ -78,15 +84,13 @@ pub fn sdk_config_from_vars(
             None,
             "Environment",
         ))
-    } else if get("AWS_CONTAINER_CREDENTIALS_FULL_URI").is_some()
-        || get("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI").is_some()
+    } else if let Some(container) =
+        ContainerCredentials::from_vars(get, client.default_connector())?
     {
-        container_credentials()?
+        SharedCredentialsProvider::new(container)
     } else {
         return Err(EnvConfigError::MissingCredentials);
     };
-    let timeouts = http::default_timeouts();
-    let client = http::process_client(&timeouts, SdkTrust::from_env())?;
     let ignore_endpoints = flag(&get, "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")?.unwrap_or(false);
     let endpoints = EnvEndpoints::read(&get, ignore_endpoints);
     let mut sdk = SdkConfig::builder()
@@ -116,20 +120,6 @@ pub fn sdk_config_from_vars(
         sdk = sdk.app_name(name);
     }
     Ok(sdk.build())
-}
-
-/// The container credentials endpoint's provider, on the process's HTTP client.
-fn container_credentials() -> Result<SharedCredentialsProvider, EnvConfigError> {
-    let timeouts = http::default_timeouts();
-    let client = http::process_client(&timeouts, SdkTrust::from_env())?;
-    let config = aws_config::provider_config::ProviderConfig::without_region()
-        .with_http_client(client.shared())
-        .with_sleep_impl(aws_smithy_async::rt::sleep::TokioSleep::new());
-    Ok(SharedCredentialsProvider::new(
-        aws_config::ecs::EcsCredentialsProvider::builder()
-            .configure(&config)
-            .build(),
-    ))
 }
 
 /// `true` / `false` (any case), as the loader reads its boolean settings.
@@ -414,5 +404,19 @@ mod tests {
         ])
         .unwrap();
         assert!(sdk.credentials_provider().is_some());
+        // A plain-http endpoint off this host is refused when the config is read, as the SDK
+        // refuses it.
+        let e = config(&[
+            ("AWS_REGION", "eu-west-1"),
+            (
+                "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                "http://10.0.0.5/credentials",
+            ),
+        ])
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("AWS_CONTAINER_CREDENTIALS_FULL_URI"),
+            "{e}"
+        );
     }
 }

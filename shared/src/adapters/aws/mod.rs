@@ -5,6 +5,7 @@
 //! client of the process one HTTP client ([`http::SdkHttpClient`]). The adapters' calls are
 //! signed requests on it ([`rest`], [`dynamodb`]); SDK clients serve only provisioning.
 
+pub mod container_credentials;
 pub mod dynamodb;
 mod env_config;
 mod error;

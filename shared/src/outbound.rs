@@ -1,5 +1,5 @@
-//! Outbound HTTP(S) connections: hyper 1's pooled client over rustls ([`crate::tls`]), through
-//! the proxy the environment names.
+//! Outbound HTTP(S) connections: hyper 1's pooled HTTP/1.1 client (keep-alive) over rustls
+//! ([`crate::tls`]), through the proxy the environment names.
 //!
 //! Proxies are read once per connector from `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` (and their
 //! lower-case forms) and `NO_PROXY`, as curl reads them (hyper-util's matcher):
@@ -80,21 +80,11 @@ impl std::fmt::Debug for Proxies {
 /// timeout.
 pub type Connector = Timed<HttpsConnector<Dialer>>;
 
-/// How the connector speaks: HTTP/1.1 only, or HTTP/2 as well when the server offers it (ALPN).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Versions {
-    Http1,
-    /// With the `forward` handler only (HTTP/2 is not built otherwise).
-    #[cfg(feature = "handler-forward")]
-    Http1And2,
-}
-
 /// A connector for `http` and `https` URLs with `tls`, through `proxies`.
 pub fn connector(
     tls: rustls::ClientConfig,
     proxies: &Proxies,
     connect_timeout: Option<Duration>,
-    versions: Versions,
 ) -> Connector {
     let mut tcp = HttpConnector::new();
     tcp.enforce_http(false);
@@ -103,15 +93,11 @@ pub fn connector(
         tcp,
         proxies: proxies.clone(),
     };
-    let builder = hyper_rustls::HttpsConnectorBuilder::new()
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(tls)
         .https_or_http()
-        .enable_http1();
-    let https = match versions {
-        Versions::Http1 => builder.wrap_connector(dialer),
-        #[cfg(feature = "handler-forward")]
-        Versions::Http1And2 => builder.enable_http2().wrap_connector(dialer),
-    };
+        .enable_http1()
+        .wrap_connector(dialer);
     Timed {
         inner: https,
         limit: connect_timeout,

@@ -139,7 +139,6 @@ impl SdkHttpClient {
                 self.inner.tls.clone(),
                 &self.inner.proxies,
                 key.0,
-                outbound::Versions::Http1,
             )),
             proxies: self.inner.proxies.clone(),
             read_timeout: key.1,

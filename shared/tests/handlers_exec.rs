@@ -249,6 +249,60 @@ async fn timeout_kills_the_program_and_its_children() {
     }
 }
 
+#[tokio::test]
+async fn a_cancelled_run_kills_and_reaps_the_program() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = script(
+        dir.path(),
+        "wait.sh",
+        "echo $$ > leader.pid
+exec sleep 30",
+    );
+    let h = build(&sh_handler(
+        "wait",
+        &s,
+        &format!(
+            "timeout = \"60s\"\nworking_dir = {}",
+            lit(dir.path().to_str().unwrap())
+        ),
+    ));
+    let e = event();
+    let pid_file = dir.path().join("leader.pid");
+    {
+        // The run is dropped (as when its batch is abandoned) while the program sleeps.
+        let running = run(&h, "wait", &e);
+        let waited = tokio::time::timeout(Duration::from_secs(5), async {
+            tokio::pin!(running);
+            loop {
+                tokio::select! {
+                    r = &mut running => panic!("the program ended early: {r:?}"),
+                    () = tokio::time::sleep(Duration::from_millis(20)) => {}
+                }
+                if std::fs::read_to_string(&pid_file).is_ok_and(|p| p.ends_with('\n')) {
+                    break;
+                }
+            }
+        })
+        .await;
+        assert!(waited.is_ok(), "the program never started");
+    }
+    let pid: u32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // Killed, and reaped: not even a zombie is left.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while Path::new(&format!("/proc/{pid}")).exists() {
+        assert!(
+            Instant::now() < deadline,
+            "{pid} is still there: {:?}",
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Whether `pid` runs (a zombie waiting for its reaper does not count).
 fn alive(pid: u32) -> bool {
     let proc_stat = format!("/proc/{pid}/stat");

@@ -23,10 +23,14 @@ use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::process::{Child, ChildStdin, Command};
+#[cfg(unix)]
+use std::os::unix::process::CommandExt;
+#[cfg(unix)]
+use std::process::{Child, Command};
+
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 #[cfg(not(unix))]
-use tokio::process::{ChildStderr, ChildStdout};
+use tokio::process::{Child, ChildStderr, ChildStdout, Command};
 
 use super::{BuildError, Event, Handler, HandlerError, HandlerReport};
 use crate::routing::ValueSource;
@@ -144,12 +148,13 @@ impl ExecHandler {
             .env(EVENT_ENV[2], &event.event_type)
             .env(EVENT_ENV[3], event.delivery_id.as_str())
             .env(EVENT_ENV[4], event.generation.to_string())
-            .stdin(Stdio::piped())
-            .kill_on_drop(true);
+            .stdin(Stdio::piped());
         #[cfg(unix)]
         cmd.process_group(0);
         #[cfg(not(unix))]
-        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.kill_on_drop(true)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         if let Some(dir) = &self.working_dir {
             cmd.current_dir(dir);
         }
@@ -222,7 +227,15 @@ impl Handler for ExecHandler {
         drop(cmd);
         let mut child = spawned.map_err(|e| self.spawn_error(&e))?;
         let mut group = ProcessGroup::of(&child);
+        #[cfg(unix)]
+        let stdin = child
+            .stdin
+            .take()
+            .and_then(|s| tokio::net::unix::pipe::Sender::from_owned_fd(s.into()).ok());
+        #[cfg(not(unix))]
         let stdin = child.stdin.take();
+        #[cfg(unix)]
+        let mut child = Running::new(child);
         #[cfg(unix)]
         let output = Output::Merged(merged);
         #[cfg(not(unix))]
@@ -378,6 +391,82 @@ fn signal_of(_: ExitStatus) -> Option<i32> {
     None
 }
 
+/// A started program, waited for without tokio's process driver: its exit is watched from a
+/// blocking thread with `waitid(WEXITED | WNOWAIT)`, which leaves it a zombie, and it is reaped
+/// here only then. Until reaped, its pid and process group id cannot be reused, so killing the
+/// group after a timeout never reaches another program. (tokio's `process` feature would set up
+/// its signal driver in every runtime of the binary: ~35 000 instructions of the processor's
+/// cold start.) Dropped before its exit (a cancelled handler), it is killed and reaped on a
+/// thread of its own.
+#[cfg(unix)]
+struct Running {
+    child: Option<Child>,
+    exit: Option<tokio::task::JoinHandle<io::Result<()>>>,
+}
+
+#[cfg(unix)]
+impl Running {
+    fn new(child: Child) -> Self {
+        let pid = rustix::process::Pid::from_child(&child);
+        let exit = tokio::task::spawn_blocking(move || {
+            use rustix::process::{WaitId, WaitIdOptions, waitid};
+            loop {
+                match waitid(
+                    WaitId::Pid(pid),
+                    WaitIdOptions::EXITED | WaitIdOptions::NOWAIT,
+                ) {
+                    Err(rustix::io::Errno::INTR) => {}
+                    Err(e) => return Err(io::Error::from(e)),
+                    Ok(_) => return Ok(()),
+                }
+            }
+        });
+        Self {
+            child: Some(child),
+            exit: Some(exit),
+        }
+    }
+
+    /// The exit status, once the program has ended (cancel-safe: the watch goes on).
+    async fn wait(&mut self) -> io::Result<ExitStatus> {
+        if let Some(exit) = &mut self.exit {
+            let watched = exit.await;
+            self.exit = None;
+            watched.map_err(io::Error::other)??;
+        }
+        let child = self
+            .child
+            .as_mut()
+            .ok_or_else(|| io::Error::other("the program was reaped already"))?;
+        let status = child
+            .try_wait()?
+            .ok_or_else(|| io::Error::other("the program ended but cannot be reaped"))?;
+        self.child = None;
+        Ok(status)
+    }
+
+    fn start_kill(&mut self) -> io::Result<()> {
+        match &mut self.child {
+            Some(c) => c.kill(),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(unix)]
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = std::thread::Builder::new()
+                .name("hookgate-exec-reap".into())
+                .spawn(move || {
+                    let _ = child.wait();
+                });
+        }
+    }
+}
+
 /// The program's process group (it leads its own): killed on timeout, or when the handler is
 /// dropped mid-run, so nothing it started outlives it. Disarmed once the leader has been reaped.
 struct ProcessGroup {
@@ -388,11 +477,9 @@ struct ProcessGroup {
 impl ProcessGroup {
     #[cfg(unix)]
     fn of(child: &Child) -> Self {
-        let pgid = child
-            .id()
-            .and_then(|id| i32::try_from(id).ok())
-            .and_then(rustix::process::Pid::from_raw);
-        Self { pgid }
+        Self {
+            pgid: Some(rustix::process::Pid::from_child(child)),
+        }
     }
     #[cfg(not(unix))]
     fn of(_: &Child) -> Self {
@@ -421,7 +508,7 @@ impl Drop for ProcessGroup {
 }
 
 /// Writes the envelope to stdin, then closes it. A program that exits without reading it is fine.
-async fn feed(stdin: Option<ChildStdin>, bytes: &[u8]) {
+async fn feed(stdin: Option<impl AsyncWrite + Unpin>, bytes: &[u8]) {
     if let Some(mut s) = stdin {
         let _ = s.write_all(bytes).await;
         let _ = s.shutdown().await;

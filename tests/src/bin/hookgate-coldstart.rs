@@ -134,9 +134,13 @@ fn real_main() -> Result<bool, Error> {
     }
     let mut times: Vec<Vec<Duration>> = vec![Vec::new(); bins.len()];
     let mut ok = true;
-    // One untimed round first (page cache), then the timed rounds, binaries taking turns.
+    // One untimed round first (page cache), then the timed rounds, binaries taking turns. Each
+    // round starts one binary further along, so every binary runs in every position (first
+    // after the previous round's last, right after the hello world...) equally often.
     for round in 0..=runs {
-        for (k, b) in bins.iter().enumerate() {
+        for turn in 0..bins.len() {
+            let k = (round + turn) % bins.len();
+            let b = &bins[k];
             while rx.try_recv().is_ok() {}
             let before = aws_connections.load(Ordering::Relaxed);
             let mut cmd = Command::new(bin_dir.join(b));

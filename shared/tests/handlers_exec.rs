@@ -252,12 +252,7 @@ async fn timeout_kills_the_program_and_its_children() {
 #[tokio::test]
 async fn a_cancelled_run_kills_and_reaps_the_program() {
     let dir = tempfile::tempdir().unwrap();
-    let s = script(
-        dir.path(),
-        "wait.sh",
-        "echo $$ > leader.pid
-exec sleep 30",
-    );
+    let s = script(dir.path(), "wait.sh", "echo $$ > leader.pid\nexec sleep 30");
     let h = build(&sh_handler(
         "wait",
         &s,

@@ -289,17 +289,21 @@ mod tests {
         SdkHttpClient::new(&timeouts.build(), SdkTrust::Mozilla).unwrap()
     }
 
+    /// How a GET of `url` through `client` fails (within 5 s: a timeout that does not work
+    /// fails the test rather than hanging it).
+    async fn failure(client: &SdkHttpClient, url: &str) -> ConnectorError {
+        let call = client.default_connector().call(get(url));
+        tokio::time::timeout(Duration::from_secs(5), call)
+            .await
+            .expect("the call ended within 5 s")
+            .unwrap_err()
+    }
+
     #[tokio::test]
     async fn the_connect_timeout_covers_the_tls_handshake() {
         let addr = silent_listener().await;
         let client = client(Duration::from_millis(300), None);
-        let call = client
-            .default_connector()
-            .call(get(&format!("https://127.0.0.1:{}/", addr.port())));
-        let error = tokio::time::timeout(Duration::from_secs(5), call)
-            .await
-            .expect("the connect timeout ended the handshake's wait")
-            .unwrap_err();
+        let error = failure(&client, &format!("https://127.0.0.1:{}/", addr.port())).await;
         assert!(error.is_timeout(), "{error:?}");
     }
 
@@ -307,13 +311,7 @@ mod tests {
     async fn the_read_timeout_bounds_the_wait_for_an_answer() {
         let addr = silent_listener().await;
         let client = client(CONNECT_TIMEOUT, Some(Duration::from_millis(300)));
-        let call = client
-            .default_connector()
-            .call(get(&format!("http://127.0.0.1:{}/", addr.port())));
-        let error = tokio::time::timeout(Duration::from_secs(5), call)
-            .await
-            .expect("the read timeout ended the wait")
-            .unwrap_err();
+        let error = failure(&client, &format!("http://127.0.0.1:{}/", addr.port())).await;
         assert!(error.is_timeout(), "{error:?}");
         assert!(
             error.to_string().contains("read timeout")
@@ -328,11 +326,8 @@ mod tests {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             l.local_addr().unwrap()
         };
-        let error = client(CONNECT_TIMEOUT, None)
-            .default_connector()
-            .call(get(&format!("http://127.0.0.1:{}/", addr.port())))
-            .await
-            .unwrap_err();
+        let client = client(CONNECT_TIMEOUT, None);
+        let error = failure(&client, &format!("http://127.0.0.1:{}/", addr.port())).await;
         assert!(error.is_io(), "{error:?}");
     }
 

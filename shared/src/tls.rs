@@ -45,7 +45,7 @@ impl SdkTrust {
     pub fn from_env() -> Self {
         static FROM_ENV: std::sync::OnceLock<SdkTrust> = std::sync::OnceLock::new();
         *FROM_ENV.get_or_init(|| {
-            Self::of(
+            Self::for_custom_endpoint(
                 std::env::vars_os()
                     .any(|(k, v)| !v.is_empty() && names_an_endpoint(k.as_encoded_bytes())),
             )
@@ -54,14 +54,16 @@ impl SdkTrust {
 
     /// [`SdkTrust::from_env`] over the names of the variables that are set (and not empty).
     pub fn for_variables(names: impl IntoIterator<Item = impl AsRef<str>>) -> Self {
-        Self::of(
+        Self::for_custom_endpoint(
             names
                 .into_iter()
                 .any(|n| names_an_endpoint(n.as_ref().as_bytes())),
         )
     }
 
-    fn of(custom_endpoint: bool) -> Self {
+    /// [`SdkTrust::Mozilla`] for an endpoint that is configured (not AWS's own), else Amazon's
+    /// roots.
+    pub fn for_custom_endpoint(custom_endpoint: bool) -> Self {
         if custom_endpoint {
             Self::Mozilla
         } else {

@@ -70,8 +70,15 @@ pub fn sdk_config_from_vars(
     let region = get("AWS_REGION")
         .or_else(|| get("AWS_DEFAULT_REGION"))
         .ok_or(EnvConfigError::MissingRegion)?;
+    let ignore_endpoints = flag(&get, "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")?.unwrap_or(false);
+    let endpoints = EnvEndpoints::read(&get, ignore_endpoints);
+    // Mozilla's roots when an endpoint this process may call is configured (the variables just
+    // read, not a scan of the whole environment: SdkTrust::from_env).
+    let trust = SdkTrust::for_custom_endpoint(
+        endpoints.global.is_some() || !endpoints.per_service.is_empty(),
+    );
     let timeouts = http::default_timeouts();
-    let client = http::process_client(&timeouts, SdkTrust::from_env())?;
+    let client = http::process_client(&timeouts, trust)?;
     let credentials = if let (Some(key), Some(secret)) =
         (get("AWS_ACCESS_KEY_ID"), get("AWS_SECRET_ACCESS_KEY"))
     {
@@ -91,8 +98,6 @@ pub fn sdk_config_from_vars(
     } else {
         return Err(EnvConfigError::MissingCredentials);
     };
-    let ignore_endpoints = flag(&get, "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")?.unwrap_or(false);
-    let endpoints = EnvEndpoints::read(&get, ignore_endpoints);
     let mut sdk = SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(region))

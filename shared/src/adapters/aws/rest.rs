@@ -215,8 +215,9 @@ impl RestClient {
             .timeout_config()
             .cloned()
             .unwrap_or_else(super::http::default_timeouts);
-        let http = super::http::process_client(&timeouts, SdkTrust::from_env())
-            .map_err(|e| e.to_string())?;
+        // Mozilla's roots for a configured endpoint (any CA may serve it), Amazon's for AWS's own.
+        let trust = SdkTrust::for_custom_endpoint(endpoint_url.is_some());
+        let http = super::http::process_client(&timeouts, trust).map_err(|e| e.to_string())?;
         Ok(Self {
             inner: Arc::new(Inner {
                 service,

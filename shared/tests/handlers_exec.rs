@@ -81,6 +81,18 @@ fn sh_handler(name: &str, script: &Path, extra: &str) -> String {
     )
 }
 
+/// [`sh_handler`] running in `dir`, with `timeout`.
+fn sh_handler_in(name: &str, script: &Path, dir: &Path, timeout: &str) -> String {
+    sh_handler(
+        name,
+        script,
+        &format!(
+            "timeout = \"{timeout}\"\nworking_dir = {}",
+            lit(dir.to_str().unwrap())
+        ),
+    )
+}
+
 #[tokio::test]
 async fn args_env_and_stdin_reach_the_program() {
     let dir = tempfile::tempdir().unwrap();
@@ -213,14 +225,7 @@ async fn timeout_kills_the_program_and_its_children() {
         "hang.sh",
         "sleep 30 &\necho $! > sleeper.pid\necho started\nwait\necho never",
     );
-    let h = build(&sh_handler(
-        "hang",
-        &s,
-        &format!(
-            "timeout = \"300ms\"\nworking_dir = {}",
-            lit(dir.path().to_str().unwrap())
-        ),
-    ));
+    let h = build(&sh_handler_in("hang", &s, dir.path(), "300ms"));
     let started = Instant::now();
     let err = run(&h, "hang", &event()).await.unwrap_err();
     let took = started.elapsed();
@@ -253,14 +258,7 @@ async fn timeout_kills_the_program_and_its_children() {
 async fn a_cancelled_run_kills_and_reaps_the_program() {
     let dir = tempfile::tempdir().unwrap();
     let s = script(dir.path(), "wait.sh", "echo $$ > leader.pid\nexec sleep 30");
-    let h = build(&sh_handler(
-        "wait",
-        &s,
-        &format!(
-            "timeout = \"60s\"\nworking_dir = {}",
-            lit(dir.path().to_str().unwrap())
-        ),
-    ));
+    let h = build(&sh_handler_in("wait", &s, dir.path(), "60s"));
     let e = event();
     let pid_file = dir.path().join("leader.pid");
     {

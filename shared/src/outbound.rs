@@ -127,18 +127,18 @@ pub struct ConnectTimedOut(pub Duration);
 #[error("the proxy {0} is not an http:// proxy, the only kind supported")]
 pub struct UnsupportedProxy(String);
 
-/// Whether `error`, or an error it was caused by, is a `T`.
-pub fn caused_by<T: std::error::Error + 'static>(
-    error: &(dyn std::error::Error + 'static),
-) -> bool {
+/// `error`, or the first error it was caused by, that is a `T`.
+pub fn cause<'a, T: std::error::Error + 'static>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
     let mut next = Some(error);
     while let Some(e) = next {
-        if e.is::<T>() {
-            return true;
+        if let Some(t) = e.downcast_ref::<T>() {
+            return Some(t);
         }
         next = e.source();
     }
-    false
+    None
 }
 
 /// TCP to the destination, or to the proxy that [`Proxies`] picks for it: a `CONNECT` tunnel

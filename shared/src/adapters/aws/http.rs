@@ -206,27 +206,17 @@ impl HttpConnector for AwsConnector {
 
 /// The SDK's classification of a failed send: a timeout, I/O (retried as transient), or other.
 fn connector_error(error: hyper_util::client::legacy::Error) -> ConnectorError {
-    if outbound::caused_by::<ConnectTimedOut>(&error) {
+    if outbound::cause::<ConnectTimedOut>(&error).is_some() {
         ConnectorError::timeout(error.into())
     } else if error.is_connect()
-        || outbound::caused_by::<std::io::Error>(&error)
-        || hyper_error(&error).is_some_and(|h| h.is_incomplete_message() || h.is_closed())
+        || outbound::cause::<std::io::Error>(&error).is_some()
+        || outbound::cause::<hyper::Error>(&error)
+            .is_some_and(|h| h.is_incomplete_message() || h.is_closed())
     {
         ConnectorError::io(error.into())
     } else {
         ConnectorError::other(error.into(), None)
     }
-}
-
-fn hyper_error<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a hyper::Error> {
-    let mut next = Some(error);
-    while let Some(e) = next {
-        if let Some(h) = e.downcast_ref::<hyper::Error>() {
-            return Some(h);
-        }
-        next = e.source();
-    }
-    None
 }
 
 fn settings(timeouts: &TimeoutConfig) -> HttpConnectorSettings {

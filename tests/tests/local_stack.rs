@@ -188,6 +188,21 @@ fn a_malformed_config_stops_serve_with_key_and_line() {
     );
 }
 
+/// `hookgate` allocates with mimalloc (`cli/src/main.rs`: under `serve`'s load, glibc's
+/// allocator took a quarter of the request threads' time). mimalloc reports its start when asked
+/// to; without the global allocator the linker drops it and nothing is reported.
+#[test]
+fn hookgate_allocates_with_mimalloc() {
+    let out = std::process::Command::new(hookgate_bin())
+        .arg("--version")
+        .env("MIMALLOC_VERBOSE", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("mimalloc: process init"), "{err}");
+}
+
 /// Every behaviour, written once, run on each backend `serve` supports.
 macro_rules! behaviours {
     ($backend:expr) => {

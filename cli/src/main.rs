@@ -14,8 +14,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-/// mimalloc instead of glibc's malloc: under `serve`'s load, glibc's allocator (its arenas'
-/// locks, consolidation of freed chunks) took about a quarter of the request threads' time.
+/// mimalloc instead of glibc's malloc: under `serve`'s load, glibc's allocator (`_int_malloc`,
+/// `_int_free`, `malloc_consolidate`) took about a quarter of the request threads' time.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -397,8 +397,14 @@ fn expand_env(text: &str) -> Result<String, Vec<ConfigProblem>> {
     let mut out = String::with_capacity(text.len());
     let mut problems = Vec::new();
     let mut rest = text;
-    // One scan of the whole text; a reference does not span lines.
-    while let Some(start) = rest.find("${") {
+    // One scan of the whole text, from one `$` to the next (a byte search, where a two-byte
+    // pattern would set up a substring searcher at each call); a reference does not span lines.
+    while let Some(start) = rest.find('$') {
+        if rest.as_bytes().get(start + 1) != Some(&b'{') {
+            out.push_str(&rest[..start + 1]);
+            rest = &rest[start + 1..];
+            continue;
+        }
         let after = &rest[start + 2..];
         let line_end = after.find('\n').unwrap_or(after.len());
         let name = after[..line_end].find('}').map(|end| &after[..end]);
@@ -451,26 +457,29 @@ fn parse_error_key(message: &str) -> String {
         .unwrap_or_else(|| "(document)".to_owned())
 }
 
-struct LineIndex {
-    starts: Vec<usize>,
+/// Line numbers for error messages, counted only when a problem is reported: a valid config (what
+/// every cold start parses) never pays for a scan of its lines.
+struct LineIndex<'a> {
+    text: &'a str,
 }
 
-impl LineIndex {
-    fn new(text: &str) -> Self {
-        let mut starts = vec![0];
-        starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-        Self { starts }
+impl<'a> LineIndex<'a> {
+    fn new(text: &'a str) -> Self {
+        Self { text }
     }
+    /// The 1-based line holding byte `offset` (the last line past the end).
     fn line(&self, offset: usize) -> usize {
-        match self.starts.binary_search(&offset) {
-            Ok(i) => i + 1,
-            Err(i) => i,
-        }
+        let end = offset.min(self.text.len());
+        self.text.as_bytes()[..end]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1
     }
 }
 
 struct Validator<'a> {
-    lines: &'a LineIndex,
+    lines: &'a LineIndex<'a>,
     problems: Vec<ConfigProblem>,
 }
 

@@ -19,6 +19,12 @@
 //! last success, against requests per second; the 5 % allows for the last batch in flight and the
 //! monitor's 50 ms poll). Exit status 1 when a budget fails.
 //!
+//! It also prints the CPU time each side spent per request (no budget): the server process's
+//! (user + system, from `/proc/PID/stat`; for hookgate from the first request until the queue
+//! has drained, so its processing is counted too) and the load generator's own, over the same
+//! window. On a machine whose cores the load generator shares, the req/s ratio follows from
+//! these, and they move much less from run to run than req/s does.
+//!
 //! Usage: `hookgate-load --hookgate BIN --bare BIN [--peer SCRIPT --python PYTHON] [--requests N]
 //! [--concurrency C] [--work DIR]`
 
@@ -146,6 +152,83 @@ impl Run {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
+}
+
+/// CPU time (user + system) a process has used so far, its exited threads' included.
+struct CpuClock {
+    /// `/proc/PID/stat`, or `/proc/self/stat`.
+    stat: PathBuf,
+    /// Clock ticks per second (`getconf CLK_TCK`).
+    ticks_per_s: f64,
+}
+
+impl CpuClock {
+    fn of(pid: Option<u32>, ticks_per_s: f64) -> Self {
+        let stat = match pid {
+            Some(pid) => PathBuf::from(format!("/proc/{pid}/stat")),
+            None => PathBuf::from("/proc/self/stat"),
+        };
+        Self { stat, ticks_per_s }
+    }
+
+    fn now(&self) -> Result<Duration, Error> {
+        let text = std::fs::read_to_string(&self.stat)?;
+        // Fields after the command name (which may hold spaces, so split after its `)`):
+        // state is field 3, utime 14 and stime 15.
+        let rest = text
+            .rsplit_once(')')
+            .map(|(_, rest)| rest)
+            .ok_or("unreadable /proc stat")?;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = |i: usize| -> Result<f64, Error> {
+            Ok(fields
+                .get(i - 3)
+                .ok_or("short /proc stat")?
+                .parse::<f64>()?)
+        };
+        Ok(Duration::from_secs_f64(
+            (ticks(14)? + ticks(15)?) / self.ticks_per_s,
+        ))
+    }
+}
+
+fn clock_ticks_per_second() -> Result<f64, Error> {
+    let out = Command::new("getconf").arg("CLK_TCK").output()?;
+    let ticks: f64 = String::from_utf8(out.stdout)?.trim().parse()?;
+    if ticks > 0.0 {
+        Ok(ticks)
+    } else {
+        Err("getconf CLK_TCK gave no positive value".into())
+    }
+}
+
+/// CPU per request over one measured run: (server, load generator).
+#[derive(Clone, Copy)]
+struct CpuPerRequest {
+    server: Duration,
+    load_generator: Duration,
+}
+
+impl CpuPerRequest {
+    fn new(server: Duration, load_generator: Duration, requests: usize) -> Self {
+        let n = requests.max(1) as u32;
+        Self {
+            server: server / n,
+            load_generator: load_generator / n,
+        }
+    }
+    fn line(&self, name: &str) -> String {
+        format!(
+            "{:<10} cpu per request: server {:>6.1} µs, load generator {:>5.1} µs",
+            name,
+            micros(self.server),
+            micros(self.load_generator)
+        )
+    }
+}
+
+fn micros(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
 }
 
 async fn load(url: &str, batch: Arc<Vec<Delivery>>, concurrency: usize) -> Result<Run, Error> {
@@ -357,6 +440,10 @@ fn real_main() -> Result<bool, Error> {
     let mut drain = None;
     let mut stored_ok = false;
     let mut peer_run = None;
+    let ticks_per_s = clock_ticks_per_second()?;
+    let own_cpu = CpuClock::of(None, ticks_per_s);
+    let mut bare_cpu: Vec<CpuPerRequest> = Vec::new();
+    let mut hookgate_cpu = None;
     let steps: &[&str] = if opt.peer.is_some() {
         &["bare", "hookgate", "peer", "bare"]
     } else {
@@ -371,10 +458,19 @@ fn real_main() -> Result<bool, Error> {
             let server = Server::start(cmd, &opt.work.join("bare.log"), "listening on http://")?;
             let url = format!("http://{}/webhooks/github", server.addr);
             rt.block_on(load(&url, warmup, opt.concurrency))?;
+            let server_cpu = CpuClock::of(Some(server.child.id()), ticks_per_s);
+            let (server_before, self_before) = (server_cpu.now()?, own_cpu.now()?);
             let run = rt.block_on(load(&url, batch, opt.concurrency))?;
+            let cpu = CpuPerRequest::new(
+                server_cpu.now()?.saturating_sub(server_before),
+                own_cpu.now()?.saturating_sub(self_before),
+                run.latencies.len(),
+            );
             println!("{}", run.line("bare"));
+            println!("{}", cpu.line("bare"));
             server.stop();
             bare_runs.push(run);
+            bare_cpu.push(cpu);
             continue;
         }
         if let ("peer", Some((python, script))) = (name, &opt.peer) {
@@ -444,6 +540,8 @@ fn real_main() -> Result<bool, Error> {
         )?;
         let target = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
+        let server_cpu = CpuClock::of(Some(server.child.id()), ticks_per_s);
+        let (server_before, self_before) = (server_cpu.now()?, own_cpu.now()?);
         let started = Instant::now();
         let mon = {
             let (db, target, stop) = (db.clone(), target.clone(), stop.clone());
@@ -451,6 +549,7 @@ fn real_main() -> Result<bool, Error> {
         };
         let run = rt.block_on(load(&url, batch, opt.concurrency))?;
         let ingest_end = started.elapsed();
+        let load_generator_cpu = own_cpu.now()?.saturating_sub(self_before);
         target.store(done_before as usize + run.accepted.len(), Ordering::Relaxed);
         // The monitor stops at the target; give up after 5 minutes.
         let give_up = Instant::now() + Duration::from_secs(300);
@@ -459,7 +558,15 @@ fn real_main() -> Result<bool, Error> {
         }
         stop.store(true, Ordering::Relaxed);
         let samples = mon.join().map_err(|_| "monitor panicked")??;
+        // Ingest and processing: until the queue has drained (or the monitor gave up).
+        let cpu = CpuPerRequest::new(
+            server_cpu.now()?.saturating_sub(server_before),
+            load_generator_cpu,
+            run.latencies.len(),
+        );
+        hookgate_cpu = Some(cpu);
         println!("{}", run.line("hookgate"));
+        println!("{}", cpu.line("hookgate"));
         if let Some(e) = &run.first_error {
             println!("           first failure: {e}");
         }
@@ -506,6 +613,20 @@ fn real_main() -> Result<bool, Error> {
     let p99_ratio = ms(hg.percentile(0.99)) / bare_p99;
     println!();
     println!("req/s      hookgate / bare = {rps_ratio:.2}   (budget >= 0.40)");
+    if let Some(hg_cpu) = hookgate_cpu
+        && !bare_cpu.is_empty()
+    {
+        let mean = |f: fn(&CpuPerRequest) -> Duration| {
+            bare_cpu.iter().map(|c| micros(f(c))).sum::<f64>() / bare_cpu.len() as f64
+        };
+        let (bare_server, bare_loadgen) = (mean(|c| c.server), mean(|c| c.load_generator));
+        println!(
+            "cpu        per request, server + load generator: bare {:.1} µs, hookgate {:.1} µs (ingest and processing); hookgate's server CPU {:.1}x the bare server's   (no budget)",
+            bare_server + bare_loadgen,
+            micros(hg_cpu.server) + micros(hg_cpu.load_generator),
+            micros(hg_cpu.server) / bare_server.max(f64::MIN_POSITIVE),
+        );
+    }
     println!("p99        hookgate / bare = {p99_ratio:.2}   (budget <= 5.00)");
     if let Some(peer) = &peer_run {
         println!(

@@ -173,23 +173,28 @@ impl CpuClock {
 
     fn now(&self) -> Result<Duration, Error> {
         let text = std::fs::read_to_string(&self.stat)?;
-        // Fields after the command name (which may hold spaces, so split after its `)`):
-        // state is field 3, utime 14 and stime 15.
-        let rest = text
-            .rsplit_once(')')
-            .map(|(_, rest)| rest)
-            .ok_or("unreadable /proc stat")?;
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ticks = |i: usize| -> Result<f64, Error> {
-            Ok(fields
-                .get(i - 3)
-                .ok_or("short /proc stat")?
-                .parse::<f64>()?)
-        };
         Ok(Duration::from_secs_f64(
-            (ticks(14)? + ticks(15)?) / self.ticks_per_s,
+            cpu_ticks(&text)? / self.ticks_per_s,
         ))
     }
+}
+
+/// utime + stime, in clock ticks, from a `/proc/PID/stat` line.
+fn cpu_ticks(stat: &str) -> Result<f64, Error> {
+    // Fields after the command name (which may hold spaces and parentheses, so split after its
+    // last `)`): state is field 3, utime 14 and stime 15.
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .ok_or("unreadable /proc stat")?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| -> Result<f64, Error> {
+        Ok(fields
+            .get(i - 3)
+            .ok_or("short /proc stat")?
+            .parse::<f64>()?)
+    };
+    Ok(ticks(14)? + ticks(15)?)
 }
 
 fn clock_ticks_per_second() -> Result<f64, Error> {
@@ -665,4 +670,37 @@ fn real_main() -> Result<bool, Error> {
         all &= good;
     }
     Ok(all)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_ticks_are_utime_plus_stime_after_a_command_name_with_spaces() {
+        let stat = "4242 (tokio (rt) x) S 1 4242 4242 0 -1 4194560 900 0 0 0 731 52 0 0 20 0 5 0";
+        assert_eq!(cpu_ticks(stat).unwrap(), 783.0);
+        assert!(cpu_ticks("4242 (short) S 1 2").is_err());
+        assert!(cpu_ticks("no command name").is_err());
+    }
+
+    #[test]
+    fn own_cpu_clock_counts_work_done() {
+        let clock = CpuClock::of(None, clock_ticks_per_second().unwrap());
+        let before = clock.now().unwrap();
+        // Busy until the clock has seen 50 ms of CPU; a clock that does not move fails at 30 s.
+        let give_up = Instant::now() + Duration::from_secs(30);
+        let mut x = 0_u64;
+        let used = loop {
+            for _ in 0..100_000 {
+                x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+            }
+            let used = clock.now().unwrap() - before;
+            if used >= Duration::from_millis(50) || Instant::now() > give_up {
+                break used;
+            }
+        };
+        assert!(used >= Duration::from_millis(50), "{used:?}");
+    }
 }

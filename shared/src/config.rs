@@ -867,6 +867,27 @@ args = ["$.ref", "$.after"]
 timeout = "60s"
 "#;
 
+    /// The README's configuration reference: a valid config, whose `[ingest]`, `[queue]`,
+    /// `[retry]` and `[sweep]` values are the defaults (so the page shows what an empty section
+    /// gives).
+    #[test]
+    fn readme_configuration_reference_is_valid_and_shows_the_defaults() {
+        let readme = include_str!("../../README.md");
+        let (_, after) = readme
+            .split_once("## Configuration: `hookgate.toml`\n\n```toml\n")
+            .unwrap();
+        let (block, _) = after.split_once("\n```").unwrap();
+        let cfg = Config::parse(block, "README.md").unwrap();
+        assert_eq!(json(&cfg.ingest), json(&IngestConfig::default()));
+        assert_eq!(json(&cfg.queue), json(&QueueConfig::default()));
+        assert_eq!(json(&cfg.retry), json(&RetryConfig::default()));
+        assert_eq!(json(&cfg.sweep), json(&SweepConfig::default()));
+    }
+
+    fn json(v: &impl Serialize) -> serde_json::Value {
+        serde_json::to_value(v).unwrap()
+    }
+
     #[test]
     fn parses_the_documented_example() {
         let c = Config::parse(GOOD, "test").unwrap();

@@ -130,6 +130,11 @@ pub struct ServeArgs {
     /// How long a client has to send a request's body once its headers arrived (else 408).
     #[arg(long, env = "HOOKGATE_BODY_TIMEOUT", value_parser = humantime::parse_duration, default_value = "30s")]
     pub body_timeout: std::time::Duration,
+    /// Store and queue deliveries without processing them: no processor loops, no sweep. Events
+    /// wait in the queue (status `received`) until a `serve` without this flag runs on the same
+    /// store. To pause processing while still taking every delivery, or to measure ingest alone.
+    #[arg(long, env = "HOOKGATE_INGEST_ONLY", value_parser = clap::builder::BoolishValueParser::new())]
+    pub ingest_only: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -56,18 +56,33 @@ const HYPER_MAX_BUF: usize = 1024 * 1024;
 /// How long a graceful shutdown waits for requests in flight.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Whether `serve` processes what it stores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Processing {
+    /// The processor loops and the sweep run beside the HTTP front.
+    On,
+    /// Ingest only: events wait in the queue. The sweep does not run either, since it would send
+    /// their messages again.
+    Off,
+}
+
 pub async fn run(
     app: Arc<App>,
     admin_token: String,
     listener: tokio::net::TcpListener,
     limits: HttpLimits,
+    processing: Processing,
 ) -> anyhow::Result<()> {
     let stop = CancellationToken::new();
     let mut tasks = Vec::new();
-    for _ in 0..app.config.queue.pollers {
-        tasks.push(tokio::spawn(worker::run_poller(app.clone(), stop.clone())));
+    if processing == Processing::On {
+        for _ in 0..app.config.queue.pollers {
+            tasks.push(tokio::spawn(worker::run_poller(app.clone(), stop.clone())));
+        }
+        tasks.push(tokio::spawn(worker::run_sweeper(app.clone(), stop.clone())));
+    } else {
+        tracing::warn!("ingest only: deliveries are stored and queued, not processed");
     }
-    tasks.push(tokio::spawn(worker::run_sweeper(app.clone(), stop.clone())));
     serve_http(listener, router(app, admin_token, limits), limits).await;
     stop.cancel();
     for t in tasks {

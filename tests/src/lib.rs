@@ -259,6 +259,15 @@ impl Stack {
         self.spawn();
     }
 
+    /// Sets (`Some`) or removes (`None`) an environment variable of the later runs of `serve` and
+    /// of the CLI.
+    pub fn set_env(&mut self, name: &str, value: Option<&str>) {
+        self.env.retain(|(k, _)| k != name);
+        if let Some(v) = value {
+            self.env.push((name.to_owned(), v.to_owned()));
+        }
+    }
+
     /// `http://addr` of the running stack.
     pub fn base(&self) -> String {
         format!("http://{}", self.addr)

@@ -238,6 +238,46 @@ macro_rules! behaviours {
         }
 
         #[tokio::test]
+        async fn ingest_only_stores_and_queues_and_a_later_serve_processes() {
+            let scripts = tempfile::tempdir().unwrap();
+            let mut stack = hookgate_e2e::Stack::start_env(
+                &config(scripts.path()),
+                $backend,
+                "info",
+                &[("HOOKGATE_INGEST_ONLY", "1")],
+            );
+            let mut ids = Vec::new();
+            for d in ["io-1", "io-2", "io-3"] {
+                let body = hookgate_shared::samples::github_push(d);
+                let (s, v) = send(&stack, "github", "github", GH, d, "push", &body).await;
+                assert_eq!((s, v["status"].as_str()), (202, Some("accepted")), "{v}");
+                ids.push(id_of(&v));
+            }
+            // Long enough for a processor loop to have taken them, had one run.
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            for id in &ids {
+                assert_eq!(stack.event(id)["event"]["status"], "received");
+                assert!(runs(scripts.path(), id).is_empty());
+            }
+            let health: Value = reqwest::get(format!("{}/health", stack.base()))
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(health["queue"]["visible"], 3, "{health}");
+            assert!(stack.terminate(), "graceful shutdown should exit 0");
+
+            // The same store, processing on: each queued event runs once.
+            stack.set_env("HOOKGATE_INGEST_ONLY", None);
+            stack.restart();
+            for id in &ids {
+                stack.wait_status(id, "succeeded", LONG);
+                assert_eq!(runs(scripts.path(), id).len(), 1);
+            }
+        }
+
+        #[tokio::test]
         async fn the_same_delivery_again_is_a_duplicate_and_runs_nothing() {
             let (stack, dir) = start($backend);
             let body = hookgate_shared::samples::github_push("dup-1");

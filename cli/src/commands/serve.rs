@@ -56,10 +56,22 @@ pub async fn run(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         Err(e) => anyhow::bail!(e),
     };
     println!("  metrics:  http://{addr}/metrics");
+    let processing = if args.ingest_only {
+        println!(
+            "  processing: off (--ingest-only): deliveries are stored and queued, not processed"
+        );
+        crate::serve::Processing::Off
+    } else {
+        println!(
+            "  processing: {} loops of up to {} messages",
+            app.config.queue.pollers, app.config.queue.batch_size
+        );
+        crate::serve::Processing::On
+    };
     let limits = crate::serve::HttpLimits {
         header_timeout: args.header_timeout,
         body_timeout: args.body_timeout,
     };
-    crate::serve::run(app, token, listener, limits).await?;
+    crate::serve::run(app, token, listener, limits, processing).await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -7,10 +7,13 @@
 //! 1. `hookgate-bare`: an axum server that answers 202 and does nothing (the floor);
 //! 2. `hookgate serve` on a fresh SQLite data dir (demo config: `github` → the `log` handler),
 //!    while a monitor reads the data dir to see how fast the queue drains;
-//! 3. with `--peer SCRIPT --python PYTHON`, the Python peer (`scripts/python_peer.py`: FastAPI on
+//! 3. `hookgate serve --ingest-only` on another fresh data dir: the same load with nothing
+//!    processed, so its rate is the ceiling that processing shares (no budget; every 2xx must be
+//!    stored and still queued);
+//! 4. with `--peer SCRIPT --python PYTHON`, the Python peer (`scripts/python_peer.py`: FastAPI on
 //!    one uvicorn worker, the same HMAC check and a durable SQLite write per delivery): a side by
 //!    side figure, not a budget;
-//! 4. `hookgate-bare` again (the floor is the mean of both runs, so drift in what the machine is
+//! 5. `hookgate-bare` again (the floor is the mean of both runs, so drift in what the machine is
 //!    doing weighs on both sides).
 //!
 //! Then every event hookgate answered 2xx for must be in the data dir, and the budgets are checked:
@@ -412,6 +415,82 @@ fn monitor(
     Ok(samples)
 }
 
+/// Prints how many of the events answered 2xx (in `run` and its warm-up) are in the data dir;
+/// returns how many are missing.
+fn report_stored(conn: &rusqlite::Connection, run: &Run, warm_run: &Run) -> Result<usize, Error> {
+    let mut stmt = conn.prepare("SELECT event_id FROM events")?;
+    let stored: HashSet<String> = stmt
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<Result<_, _>>()?;
+    let missing = run
+        .accepted
+        .iter()
+        .chain(&warm_run.accepted)
+        .filter(|id| !stored.contains(*id))
+        .count();
+    let answered = run.accepted.len() + warm_run.accepted.len();
+    println!(
+        "stored     {} of {} events answered 2xx are in the data dir ({} missing)",
+        answered - missing,
+        answered,
+        missing
+    );
+    Ok(missing)
+}
+
+/// `hookgate serve --ingest-only`: the same load with nothing processed, so its rate is the
+/// ceiling that processing shares. Every 2xx must be stored and still queued.
+fn ingest_only(
+    rt: &tokio::runtime::Runtime,
+    opt: &Options,
+    warmup: Arc<Vec<Delivery>>,
+    batch: Arc<Vec<Delivery>>,
+    cpu: (&CpuClock, f64),
+) -> Result<(Run, bool), Error> {
+    let (own_cpu, ticks_per_s) = cpu;
+    let data_dir = opt.work.join("data-ingest-only");
+    let _ = std::fs::remove_dir_all(&data_dir);
+    let mut cmd = Command::new(&opt.hookgate);
+    cmd.args([
+        "serve",
+        "--ingest-only",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+    ])
+    .arg(&data_dir)
+    .env_remove("HOOKGATE_CONFIG_FILE");
+    let server = Server::start(
+        cmd,
+        &opt.work.join("hookgate-ingest-only.log"),
+        "hookgate listening on http://",
+    )?;
+    let url = format!("http://{}/webhooks/github", server.addr);
+    let warm_run = rt.block_on(load(&url, warmup, opt.concurrency))?;
+    let server_cpu = CpuClock::of(Some(server.child.id()), ticks_per_s);
+    let (server_before, self_before) = (server_cpu.now()?, own_cpu.now()?);
+    let run = rt.block_on(load(&url, batch, opt.concurrency))?;
+    let cpu = CpuPerRequest::new(
+        server_cpu.now()?.saturating_sub(server_before),
+        own_cpu.now()?.saturating_sub(self_before),
+        run.latencies.len(),
+    );
+    println!("{}", run.line("ingest"));
+    println!("{}", cpu.line("ingest"));
+    server.stop();
+    let conn = read_only(&data_dir.join(hookgate_shared::adapters::sqlite::DB_FILE))?;
+    let missing = report_stored(&conn, &run, &warm_run)?;
+    let queued: i64 = conn.query_row(
+        "SELECT count(*) FROM messages WHERE queue = 'main'",
+        [],
+        |r| r.get(0),
+    )?;
+    let answered = run.accepted.len() + warm_run.accepted.len();
+    println!("queued     {queued} of {answered} (ingest only: nothing processed)");
+    let ok = missing == 0 && run.accepted.len() == opt.requests && queued as usize == answered;
+    Ok((run, ok))
+}
+
 fn main() -> std::process::ExitCode {
     match real_main() {
         Ok(true) => std::process::ExitCode::SUCCESS,
@@ -444,15 +523,17 @@ fn real_main() -> Result<bool, Error> {
     let mut hookgate_run = None;
     let mut drain = None;
     let mut stored_ok = false;
+    let mut stored_ok_ingest_only = false;
     let mut peer_run = None;
     let ticks_per_s = clock_ticks_per_second()?;
     let own_cpu = CpuClock::of(None, ticks_per_s);
     let mut bare_cpu: Vec<CpuPerRequest> = Vec::new();
     let mut hookgate_cpu = None;
+    let mut ingest_only_run = None;
     let steps: &[&str] = if opt.peer.is_some() {
-        &["bare", "hookgate", "peer", "bare"]
+        &["bare", "hookgate", "ingest-only", "peer", "bare"]
     } else {
-        &["bare", "hookgate", "bare"]
+        &["bare", "hookgate", "ingest-only", "bare"]
     };
     for (step, &name) in steps.iter().enumerate() {
         let warmup = Arc::new(deliveries(&format!("{run_id}-{step}-warm"), warm)?);
@@ -476,6 +557,12 @@ fn real_main() -> Result<bool, Error> {
             server.stop();
             bare_runs.push(run);
             bare_cpu.push(cpu);
+            continue;
+        }
+        if name == "ingest-only" {
+            let (run, ok) = ingest_only(&rt, &opt, warmup, batch, (&own_cpu, ticks_per_s))?;
+            stored_ok_ingest_only = ok;
+            ingest_only_run = Some(run);
             continue;
         }
         if let ("peer", Some((python, script))) = (name, &opt.peer) {
@@ -576,23 +663,7 @@ fn real_main() -> Result<bool, Error> {
             println!("           first failure: {e}");
         }
         // Every 2xx must be stored.
-        let mut stmt = conn.prepare("SELECT event_id FROM events")?;
-        let stored: HashSet<String> = stmt
-            .query_map([], |r| r.get::<_, String>(0))?
-            .collect::<Result<_, _>>()?;
-        let missing = run
-            .accepted
-            .iter()
-            .chain(&warm_run.accepted)
-            .filter(|id| !stored.contains(*id))
-            .count();
-        let answered = run.accepted.len() + warm_run.accepted.len();
-        println!(
-            "stored     {} of {} events answered 2xx are in the data dir ({} missing)",
-            answered - missing,
-            answered,
-            missing
-        );
+        let missing = report_stored(&conn, &run, &warm_run)?;
         stored_ok = missing == 0 && run.accepted.len() == opt.requests;
         let queued_at_end = samples
             .iter()
@@ -618,6 +689,12 @@ fn real_main() -> Result<bool, Error> {
     let p99_ratio = ms(hg.percentile(0.99)) / bare_p99;
     println!();
     println!("req/s      hookgate / bare = {rps_ratio:.2}   (budget >= 0.40)");
+    if let Some(io) = &ingest_only_run {
+        println!(
+            "req/s      hookgate ingest only / bare = {:.2}   (no budget: the ceiling with nothing processed)",
+            io.rps() / bare_rps
+        );
+    }
     if let Some(hg_cpu) = hookgate_cpu
         && !bare_cpu.is_empty()
     {
@@ -663,6 +740,10 @@ fn real_main() -> Result<bool, Error> {
         ("p99 ratio", p99_ratio <= 5.0),
         ("drain ratio", drain_ratio >= 0.95),
         ("every 2xx stored, every request 2xx", stored_ok),
+        (
+            "ingest only: every 2xx stored and queued",
+            stored_ok_ingest_only,
+        ),
     ];
     let mut all = true;
     for (what, good) in ok {

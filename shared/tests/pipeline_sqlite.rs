@@ -17,8 +17,11 @@ use hookgate_shared::handlers::{Event, Handler, HandlerError, HandlerReport, Han
 use hookgate_shared::ingest::{Accepted, IngestRequest};
 use hookgate_shared::message::QueueMessage;
 use hookgate_shared::model::{EventId, EventStatus, Generation};
+use hookgate_shared::ports::{Queue, QueueError, QueueStats, Received};
 use hookgate_shared::process::{AckReason, Disposition, InboundMessage};
 use hookgate_shared::secrets::SecretResolver;
+use hookgate_shared::worker::{POLL_WAIT, run_poller};
+use tokio_util::sync::CancellationToken;
 
 /// Counts runs per (event, generation); fails transiently `fail_first` times per event.
 #[derive(Default)]
@@ -91,6 +94,14 @@ fn fixture() -> Fixture {
 
 /// The app of [`CONFIG`], with `handler` as its one routed handler ("count").
 fn app_with(handler: Arc<dyn Handler>) -> (App, tempfile::TempDir) {
+    app_with_queue(handler, |q| q)
+}
+
+/// Like [`app_with`], with the main queue wrapped by `wrap`.
+fn app_with_queue(
+    handler: Arc<dyn Handler>,
+    wrap: impl FnOnce(Arc<dyn Queue>) -> Arc<dyn Queue>,
+) -> (App, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let config = Config::parse(CONFIG, "test").unwrap();
     let b = SqliteBackend::open(
@@ -103,7 +114,7 @@ fn app_with(handler: Arc<dyn Handler>) -> (App, tempfile::TempDir) {
     .unwrap();
     let backend = Backend {
         store: b.store(),
-        queue: b.queue(),
+        queue: wrap(b.queue()),
         dlq: b.dlq(),
     };
     let mut handlers = Handlers::default();
@@ -520,4 +531,91 @@ async fn a_json_body_that_does_not_parse_is_quarantined_whether_its_value_is_nee
         );
         assert!(h.seen.lock().unwrap().is_empty(), "a handler ran");
     }
+}
+
+/// The real SQLite queue, with every receive's wait written down.
+struct RecordingWaits {
+    inner: Arc<dyn Queue>,
+    waits: Arc<Mutex<Vec<Duration>>>,
+}
+
+#[async_trait]
+impl Queue for RecordingWaits {
+    async fn send(&self, body: &str) -> Result<(), QueueError> {
+        self.inner.send(body).await
+    }
+    async fn receive(
+        &self,
+        max: u32,
+        wait: Duration,
+        visibility: Option<Duration>,
+    ) -> Result<Vec<Received>, QueueError> {
+        self.waits.lock().unwrap().push(wait);
+        self.inner.receive(max, wait, visibility).await
+    }
+    async fn delete(&self, receipt: &str) -> Result<(), QueueError> {
+        self.inner.delete(receipt).await
+    }
+    async fn delete_many(&self, receipts: &[String]) -> Vec<Result<(), QueueError>> {
+        self.inner.delete_many(receipts).await
+    }
+    async fn change_visibility(&self, receipt: &str, timeout: Duration) -> Result<(), QueueError> {
+        self.inner.change_visibility(receipt, timeout).await
+    }
+    async fn stats(&self) -> Result<QueueStats, QueueError> {
+        self.inner.stats().await
+    }
+    async fn peek(&self, max: usize) -> Result<Vec<Received>, QueueError> {
+        self.inner.peek(max).await
+    }
+    async fn native_redrive(&self) -> Result<Option<u64>, QueueError> {
+        self.inner.native_redrive().await
+    }
+}
+
+/// The local stack's processor loop (`worker::run_poller`): an idle loop holds one long receive
+/// instead of asking again and again, an event arriving meanwhile is processed without waiting
+/// for that receive to time out, and stopping does not wait for it either.
+#[tokio::test]
+async fn an_idle_loop_holds_one_long_receive_that_an_event_ends_at_once() {
+    let counter = Arc::new(Counting::default());
+    let waits = Arc::new(Mutex::new(Vec::new()));
+    let (app, _dir) = app_with_queue(counter.clone(), |inner| {
+        Arc::new(RecordingWaits {
+            inner,
+            waits: waits.clone(),
+        })
+    });
+    let app = Arc::new(app);
+    let stop = CancellationToken::new();
+    let poller = tokio::spawn(run_poller(app.clone(), stop.clone()));
+
+    // Idle for longer than the old one-second wait: still the first receive.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(*waits.lock().unwrap(), [POLL_WAIT]);
+    assert_eq!(POLL_WAIT, Duration::from_secs(20), "SQS's longest poll");
+
+    // An event sent during that receive is processed without waiting for it to time out.
+    let sent = std::time::Instant::now();
+    let event_id = id(&ingest(&app, "worker-1").await);
+    loop {
+        let e = app.backend.store.get(&event_id).await.unwrap().unwrap();
+        if e.status == EventStatus::Succeeded {
+            break;
+        }
+        assert!(
+            sent.elapsed() < Duration::from_secs(10),
+            "not processed within 10 s of its arrival: {:?}",
+            e.status
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(counter.runs.lock().unwrap().len(), 1);
+
+    // Stopping drops the receive in progress instead of waiting for its 20 s.
+    stop.cancel();
+    tokio::time::timeout(Duration::from_secs(5), poller)
+        .await
+        .expect("the loop stops without waiting for its receive")
+        .unwrap();
 }

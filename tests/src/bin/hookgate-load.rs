@@ -400,11 +400,7 @@ fn monitor(
             [],
             |r| r.get(0),
         )?;
-        let queued: i64 = conn.query_row(
-            "SELECT count(*) FROM messages WHERE queue = 'main'",
-            [],
-            |r| r.get(0),
-        )?;
+        let queued = queued_messages(&conn)?;
         samples.push((started.elapsed(), done, queued));
         let want = target.load(Ordering::Relaxed);
         if want > 0 && done as usize >= want {
@@ -413,6 +409,15 @@ fn monitor(
         std::thread::sleep(Duration::from_millis(50));
     }
     Ok(samples)
+}
+
+/// Messages in the main queue (visible or not).
+fn queued_messages(conn: &rusqlite::Connection) -> Result<i64, Error> {
+    Ok(conn.query_row(
+        "SELECT count(*) FROM messages WHERE queue = 'main'",
+        [],
+        |r| r.get(0),
+    )?)
 }
 
 /// Prints how many of the events answered 2xx (in `run` and its warm-up) are in the data dir;
@@ -438,6 +443,51 @@ fn report_stored(conn: &rusqlite::Connection, run: &Run, warm_run: &Run) -> Resu
     Ok(missing)
 }
 
+/// `hookgate serve` with `args` on a fresh data dir (`data` or `data-NAME` in the work dir), with
+/// the demo config; its log goes to `hookgate.log` or `hookgate-NAME.log`.
+fn start_hookgate(opt: &Options, name: &str, args: &[&str]) -> Result<(Server, PathBuf), Error> {
+    let suffix = if name.is_empty() {
+        String::new()
+    } else {
+        format!("-{name}")
+    };
+    let data_dir = opt.work.join(format!("data{suffix}"));
+    let _ = std::fs::remove_dir_all(&data_dir);
+    let mut cmd = Command::new(&opt.hookgate);
+    cmd.arg("serve")
+        .args(args)
+        .args(["--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data_dir)
+        .env_remove("HOOKGATE_CONFIG_FILE");
+    let server = Server::start(
+        cmd,
+        &opt.work.join(format!("hookgate{suffix}.log")),
+        "hookgate listening on http://",
+    )?;
+    Ok((server, data_dir))
+}
+
+/// One measured load against a running server, with the CPU each side spent on it.
+fn measured_run(
+    rt: &tokio::runtime::Runtime,
+    server: &Server,
+    url: &str,
+    batch: Arc<Vec<Delivery>>,
+    concurrency: usize,
+    cpu: (&CpuClock, f64),
+) -> Result<(Run, CpuPerRequest), Error> {
+    let (own_cpu, ticks_per_s) = cpu;
+    let server_cpu = CpuClock::of(Some(server.child.id()), ticks_per_s);
+    let (server_before, self_before) = (server_cpu.now()?, own_cpu.now()?);
+    let run = rt.block_on(load(url, batch, concurrency))?;
+    let cpu = CpuPerRequest::new(
+        server_cpu.now()?.saturating_sub(server_before),
+        own_cpu.now()?.saturating_sub(self_before),
+        run.latencies.len(),
+    );
+    Ok((run, cpu))
+}
+
 /// `hookgate serve --ingest-only`: the same load with nothing processed, so its rate is the
 /// ceiling that processing shares. Every 2xx must be stored and still queued.
 fn ingest_only(
@@ -448,43 +498,23 @@ fn ingest_only(
     cpu: (&CpuClock, f64),
 ) -> Result<(Run, bool), Error> {
     let (own_cpu, ticks_per_s) = cpu;
-    let data_dir = opt.work.join("data-ingest-only");
-    let _ = std::fs::remove_dir_all(&data_dir);
-    let mut cmd = Command::new(&opt.hookgate);
-    cmd.args([
-        "serve",
-        "--ingest-only",
-        "--listen",
-        "127.0.0.1:0",
-        "--data-dir",
-    ])
-    .arg(&data_dir)
-    .env_remove("HOOKGATE_CONFIG_FILE");
-    let server = Server::start(
-        cmd,
-        &opt.work.join("hookgate-ingest-only.log"),
-        "hookgate listening on http://",
-    )?;
+    let (server, data_dir) = start_hookgate(opt, "ingest-only", &["--ingest-only"])?;
     let url = format!("http://{}/webhooks/github", server.addr);
     let warm_run = rt.block_on(load(&url, warmup, opt.concurrency))?;
-    let server_cpu = CpuClock::of(Some(server.child.id()), ticks_per_s);
-    let (server_before, self_before) = (server_cpu.now()?, own_cpu.now()?);
-    let run = rt.block_on(load(&url, batch, opt.concurrency))?;
-    let cpu = CpuPerRequest::new(
-        server_cpu.now()?.saturating_sub(server_before),
-        own_cpu.now()?.saturating_sub(self_before),
-        run.latencies.len(),
-    );
+    let (run, cpu) = measured_run(
+        rt,
+        &server,
+        &url,
+        batch,
+        opt.concurrency,
+        (own_cpu, ticks_per_s),
+    )?;
     println!("{}", run.line("ingest"));
     println!("{}", cpu.line("ingest"));
     server.stop();
     let conn = read_only(&data_dir.join(hookgate_shared::adapters::sqlite::DB_FILE))?;
     let missing = report_stored(&conn, &run, &warm_run)?;
-    let queued: i64 = conn.query_row(
-        "SELECT count(*) FROM messages WHERE queue = 'main'",
-        [],
-        |r| r.get(0),
-    )?;
+    let queued = queued_messages(&conn)?;
     let answered = run.accepted.len() + warm_run.accepted.len();
     println!("queued     {queued} of {answered} (ingest only: nothing processed)");
     let ok = missing == 0 && run.accepted.len() == opt.requests && queued as usize == answered;
@@ -544,14 +574,14 @@ fn real_main() -> Result<bool, Error> {
             let server = Server::start(cmd, &opt.work.join("bare.log"), "listening on http://")?;
             let url = format!("http://{}/webhooks/github", server.addr);
             rt.block_on(load(&url, warmup, opt.concurrency))?;
-            let server_cpu = CpuClock::of(Some(server.child.id()), ticks_per_s);
-            let (server_before, self_before) = (server_cpu.now()?, own_cpu.now()?);
-            let run = rt.block_on(load(&url, batch, opt.concurrency))?;
-            let cpu = CpuPerRequest::new(
-                server_cpu.now()?.saturating_sub(server_before),
-                own_cpu.now()?.saturating_sub(self_before),
-                run.latencies.len(),
-            );
+            let (run, cpu) = measured_run(
+                &rt,
+                &server,
+                &url,
+                batch,
+                opt.concurrency,
+                (&own_cpu, ticks_per_s),
+            )?;
             println!("{}", run.line("bare"));
             println!("{}", cpu.line("bare"));
             server.stop();
@@ -597,17 +627,7 @@ fn real_main() -> Result<bool, Error> {
             peer_run = Some(run);
             continue;
         }
-        let data_dir = opt.work.join("data");
-        let _ = std::fs::remove_dir_all(&data_dir);
-        let mut cmd = Command::new(&opt.hookgate);
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(&data_dir)
-            .env_remove("HOOKGATE_CONFIG_FILE");
-        let server = Server::start(
-            cmd,
-            &opt.work.join("hookgate.log"),
-            "hookgate listening on http://",
-        )?;
+        let (server, data_dir) = start_hookgate(&opt, "", &[])?;
         let url = format!("http://{}/webhooks/github", server.addr);
         let warm_run = rt.block_on(load(&url, warmup, opt.concurrency))?;
         let db = data_dir.join(hookgate_shared::adapters::sqlite::DB_FILE);
@@ -615,11 +635,7 @@ fn real_main() -> Result<bool, Error> {
         let conn = read_only(&db)?;
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
-            let queued: i64 = conn.query_row(
-                "SELECT count(*) FROM messages WHERE queue = 'main'",
-                [],
-                |r| r.get(0),
-            )?;
+            let queued = queued_messages(&conn)?;
             if queued == 0 {
                 break;
             }

@@ -83,7 +83,12 @@ pub async fn run(
     } else {
         tracing::warn!("ingest only: deliveries are stored and queued, not processed");
     }
-    serve_http(listener, router(app, admin_token, limits), limits).await;
+    serve_http(
+        listener,
+        router(app, admin_token, limits, processing),
+        limits,
+    )
+    .await;
     stop.cancel();
     for t in tasks {
         let _ = t.await;
@@ -160,7 +165,12 @@ async fn serve_http(listener: tokio::net::TcpListener, router: Router, limits: H
     }
 }
 
-pub fn router(app: Arc<App>, admin_token: String, limits: HttpLimits) -> Router {
+pub fn router(
+    app: Arc<App>,
+    admin_token: String,
+    limits: HttpLimits,
+    processing: Processing,
+) -> Router {
     Router::new()
         .route("/webhooks/{source}", any(webhook))
         .route("/health", get(health))
@@ -169,6 +179,7 @@ pub fn router(app: Arc<App>, admin_token: String, limits: HttpLimits) -> Router 
         .fallback(fallback)
         .layer(axum::middleware::from_fn(header_limits))
         .layer(Extension(limits))
+        .layer(Extension(processing))
         .with_state(app)
 }
 
@@ -337,7 +348,10 @@ fn is_length_limit(e: &axum::Error) -> bool {
     false
 }
 
-async fn health(State(app): State<Arc<App>>) -> Response {
+async fn health(
+    State(app): State<Arc<App>>,
+    Extension(processing): Extension<Processing>,
+) -> Response {
     let queue = app.backend.queue.stats().await;
     let dlq = app.backend.dlq.stats().await;
     match (queue, dlq) {
@@ -345,6 +359,10 @@ async fn health(State(app): State<Arc<App>>) -> Response {
             200,
             serde_json::json!({
                 "status": "ok",
+                "processing": match processing {
+                    Processing::On => "on",
+                    Processing::Off => "off",
+                },
                 "queue": {"visible": q.visible, "in_flight": q.in_flight, "delayed": q.delayed},
                 "dlq": {"visible": d.visible + d.in_flight + d.delayed},
             }),

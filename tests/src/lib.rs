@@ -268,6 +268,15 @@ impl Stack {
         }
     }
 
+    /// `GET /health`, answered 200 with JSON.
+    pub async fn health(&self) -> Value {
+        let res = reqwest::get(format!("{}/health", self.base()))
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 200);
+        res.json().await.unwrap()
+    }
+
     /// `http://addr` of the running stack.
     pub fn base(&self) -> String {
         format!("http://{}", self.addr)

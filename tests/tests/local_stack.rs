@@ -259,13 +259,9 @@ macro_rules! behaviours {
                 assert_eq!(stack.event(id)["event"]["status"], "received");
                 assert!(runs(scripts.path(), id).is_empty());
             }
-            let health: Value = reqwest::get(format!("{}/health", stack.base()))
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let health = stack.health().await;
             assert_eq!(health["queue"]["visible"], 3, "{health}");
+            assert_eq!(health["processing"], "off", "{health}");
             assert!(stack.terminate(), "graceful shutdown should exit 0");
 
             // The same store, processing on: each queued event runs once.
@@ -275,6 +271,8 @@ macro_rules! behaviours {
                 stack.wait_status(id, "succeeded", LONG);
                 assert_eq!(runs(scripts.path(), id).len(), 1);
             }
+            let health = stack.health().await;
+            assert_eq!(health["processing"], "on", "{health}");
         }
 
         #[tokio::test]

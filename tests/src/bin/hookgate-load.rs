@@ -26,7 +26,7 @@
 //! (user + system, from `/proc/PID/stat`; for hookgate from the first request until the queue
 //! has drained, so its processing is counted too) and the load generator's own, over the same
 //! window. On a machine whose cores the load generator shares, the req/s ratio follows from
-//! these, and they move much less from run to run than req/s does.
+//! these. A slower host raises them too; the ratio of the two servers' figures moves less.
 //!
 //! Usage: `hookgate-load --hookgate BIN --bare BIN [--peer SCRIPT --python PYTHON] [--requests N]
 //! [--concurrency C] [--work DIR]`

@@ -174,6 +174,11 @@ impl CpuClock {
         Self { stat, ticks_per_s }
     }
 
+    /// The clock of another process, at the same tick rate.
+    fn of_process(&self, pid: u32) -> Self {
+        Self::of(Some(pid), self.ticks_per_s)
+    }
+
     fn now(&self) -> Result<Duration, Error> {
         let text = std::fs::read_to_string(&self.stat)?;
         Ok(Duration::from_secs_f64(
@@ -474,10 +479,9 @@ fn measured_run(
     url: &str,
     batch: Arc<Vec<Delivery>>,
     concurrency: usize,
-    cpu: (&CpuClock, f64),
+    own_cpu: &CpuClock,
 ) -> Result<(Run, CpuPerRequest), Error> {
-    let (own_cpu, ticks_per_s) = cpu;
-    let server_cpu = CpuClock::of(Some(server.child.id()), ticks_per_s);
+    let server_cpu = own_cpu.of_process(server.child.id());
     let (server_before, self_before) = (server_cpu.now()?, own_cpu.now()?);
     let run = rt.block_on(load(url, batch, concurrency))?;
     let cpu = CpuPerRequest::new(
@@ -495,20 +499,12 @@ fn ingest_only(
     opt: &Options,
     warmup: Arc<Vec<Delivery>>,
     batch: Arc<Vec<Delivery>>,
-    cpu: (&CpuClock, f64),
+    own_cpu: &CpuClock,
 ) -> Result<(Run, bool), Error> {
-    let (own_cpu, ticks_per_s) = cpu;
     let (server, data_dir) = start_hookgate(opt, "ingest-only", &["--ingest-only"])?;
     let url = format!("http://{}/webhooks/github", server.addr);
     let warm_run = rt.block_on(load(&url, warmup, opt.concurrency))?;
-    let (run, cpu) = measured_run(
-        rt,
-        &server,
-        &url,
-        batch,
-        opt.concurrency,
-        (own_cpu, ticks_per_s),
-    )?;
+    let (run, cpu) = measured_run(rt, &server, &url, batch, opt.concurrency, own_cpu)?;
     println!("{}", run.line("ingest"));
     println!("{}", cpu.line("ingest"));
     server.stop();
@@ -555,8 +551,7 @@ fn real_main() -> Result<bool, Error> {
     let mut stored_ok = false;
     let mut stored_ok_ingest_only = false;
     let mut peer_run = None;
-    let ticks_per_s = clock_ticks_per_second()?;
-    let own_cpu = CpuClock::of(None, ticks_per_s);
+    let own_cpu = CpuClock::of(None, clock_ticks_per_second()?);
     let mut bare_cpu: Vec<CpuPerRequest> = Vec::new();
     let mut hookgate_cpu = None;
     let mut ingest_only_run = None;
@@ -574,14 +569,7 @@ fn real_main() -> Result<bool, Error> {
             let server = Server::start(cmd, &opt.work.join("bare.log"), "listening on http://")?;
             let url = format!("http://{}/webhooks/github", server.addr);
             rt.block_on(load(&url, warmup, opt.concurrency))?;
-            let (run, cpu) = measured_run(
-                &rt,
-                &server,
-                &url,
-                batch,
-                opt.concurrency,
-                (&own_cpu, ticks_per_s),
-            )?;
+            let (run, cpu) = measured_run(&rt, &server, &url, batch, opt.concurrency, &own_cpu)?;
             println!("{}", run.line("bare"));
             println!("{}", cpu.line("bare"));
             server.stop();
@@ -590,7 +578,7 @@ fn real_main() -> Result<bool, Error> {
             continue;
         }
         if name == "ingest-only" {
-            let (run, ok) = ingest_only(&rt, &opt, warmup, batch, (&own_cpu, ticks_per_s))?;
+            let (run, ok) = ingest_only(&rt, &opt, warmup, batch, &own_cpu)?;
             stored_ok_ingest_only = ok;
             ingest_only_run = Some(run);
             continue;
@@ -648,7 +636,7 @@ fn real_main() -> Result<bool, Error> {
         )?;
         let target = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
-        let server_cpu = CpuClock::of(Some(server.child.id()), ticks_per_s);
+        let server_cpu = own_cpu.of_process(server.child.id());
         let (server_before, self_before) = (server_cpu.now()?, own_cpu.now()?);
         let started = Instant::now();
         let mon = {

@@ -53,9 +53,15 @@ impl SqliteBackend {
             StoreError::Unavailable(format!("cannot create {}: {e}", data_dir.display()))
         })?;
         let path: PathBuf = data_dir.join(DB_FILE);
-        let writer = Arc::new(writer::Writer::start(&path)?);
-        let reads = Arc::new(pool::ReadPool::new(path));
+        // Wakes this process's long polls: on its own sends (the queues and intake notify it)
+        // and, through the writer's watch, on another process's writes.
         let notify = Arc::new(tokio::sync::Notify::new());
+        let woken = notify.clone();
+        let writer = Arc::new(writer::Writer::start(
+            &path,
+            Box::new(move || woken.notify_waiters()),
+        )?);
+        let reads = Arc::new(pool::ReadPool::new(path));
         Ok(Self {
             store: Arc::new(SqliteStore::new(writer.clone(), reads.clone())),
             intake: Arc::new(SqliteIntake::new(writer.clone(), notify.clone())),

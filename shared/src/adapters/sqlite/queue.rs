@@ -33,8 +33,14 @@ impl QueueKind {
 
 /// SQS's longest visibility timeout.
 const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 3600);
-/// How often a long poll looks again for messages sent by another process.
-const POLL_EVERY: Duration = Duration::from_millis(100);
+/// What one look at a queue found.
+struct Polled {
+    messages: Vec<Received>,
+    /// When none was visible: when the earliest message of the queue becomes visible (epoch ms).
+    next_visible_at: Option<i64>,
+    /// Messages this look moved to the DLQ (main queue only).
+    dead_lettered: usize,
+}
 
 pub struct SqliteQueue {
     kind: QueueKind,
@@ -43,6 +49,9 @@ pub struct SqliteQueue {
     reads: Arc<ReadPool>,
     /// Wakes long polls of this process when a message is sent or made visible.
     notify: Arc<Notify>,
+    /// Looks at the table (`receive_once` calls), for the tests of long polls.
+    #[cfg(test)]
+    looks: std::sync::atomic::AtomicUsize,
 }
 
 fn q_err(e: StoreError) -> QueueError {
@@ -71,19 +80,21 @@ impl SqliteQueue {
             writer,
             reads,
             notify,
+            #[cfg(test)]
+            looks: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
-    async fn receive_once(
-        &self,
-        max: u32,
-        visibility: Duration,
-    ) -> Result<Vec<Received>, QueueError> {
+    async fn receive_once(&self, max: u32, visibility: Duration) -> Result<Polled, QueueError> {
+        #[cfg(test)]
+        self.looks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let queue = self.kind.name();
         let redrive_after = (self.kind == QueueKind::Main).then_some(self.opts.max_receive_count);
         self.writer
             .write(move |conn| {
                 let now = now_ms();
+                let mut dead_lettered = 0;
                 if let Some(max_receives) = redrive_after {
                     // Only where this receive would look (the first `max` visible messages), until
                     // none there is due for the DLQ: O(batch), not a scan of the whole backlog.
@@ -100,6 +111,7 @@ impl SqliteQueue {
                         if moved == 0 {
                             break;
                         }
+                        dead_lettered += moved;
                     }
                 }
                 let picked: Vec<(i64, String, String, i64, u32)> = {
@@ -125,7 +137,15 @@ impl SqliteQueue {
                     .map_err(sql_err)?;
                     out.push(Received { message_id, receipt, body, receive_count: count + 1, sent_at });
                 }
-                Ok(out)
+                let next_visible_at = if out.is_empty() {
+                    conn.prepare_cached("SELECT MIN(visible_at) FROM messages WHERE queue = ?1")
+                        .map_err(sql_err)?
+                        .query_row(params![queue], |r| r.get(0))
+                        .map_err(sql_err)?
+                } else {
+                    None
+                };
+                Ok(Polled { messages: out, next_visible_at, dead_lettered })
             })
             .await
             .map_err(q_err)
@@ -199,14 +219,28 @@ impl Queue for SqliteQueue {
         Self::check_visibility(visibility)?;
         let deadline = Instant::now() + wait;
         loop {
+            // Registered before the look, so a send between the look and the sleep still wakes it.
             let notified = self.notify.notified();
-            let got = self.receive_once(max, visibility).await?;
-            let now = Instant::now();
-            if !got.is_empty() || now >= deadline {
-                return Ok(got);
+            let polled = self.receive_once(max, visibility).await?;
+            if polled.dead_lettered > 0 {
+                // A long poll of the DLQ may be waiting for them.
+                self.notify.notify_waiters();
             }
-            let nap = POLL_EVERY.min(deadline - now);
-            let _ = tokio::time::timeout(nap, notified).await;
+            let now = Instant::now();
+            if !polled.messages.is_empty() || now >= deadline {
+                return Ok(polled.messages);
+            }
+            // Asleep until a message becomes visible (a visibility timeout or a retry's delay
+            // ends), a send or visibility change of this process or, within the writer's
+            // `WATCH_EVERY`, a write of another process wakes it, or the wait ends.
+            let until = match polled.next_visible_at {
+                Some(at) => {
+                    let ms = u64::try_from(at.saturating_sub(now_ms())).unwrap_or(0);
+                    deadline.min(now + Duration::from_millis(ms))
+                }
+                None => deadline,
+            };
+            let _ = tokio::time::timeout_at(until.into(), notified).await;
         }
     }
 
@@ -286,9 +320,8 @@ impl Queue for SqliteQueue {
                 "no message holds this receipt (received again, deleted or moved)".into(),
             ));
         }
-        if timeout.is_zero() {
-            self.notify.notify_waiters();
-        }
+        // A shorter timeout makes the message visible sooner than a sleeping long poll expects.
+        self.notify.notify_waiters();
         Ok(())
     }
 
@@ -377,9 +410,126 @@ impl Queue for SqliteQueue {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
-    use std::time::Duration;
+    use std::path::Path;
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering;
+    use std::time::{Duration, Instant};
+
+    use tokio::task::JoinHandle;
 
     use super::super::{SqliteBackend, SqliteOptions};
+    use super::SqliteQueue;
+    use crate::ports::{Queue, QueueError, Received};
+
+    fn open(dir: &Path) -> SqliteBackend {
+        SqliteBackend::open(
+            dir,
+            SqliteOptions {
+                max_receive_count: 5,
+                visibility_timeout: Duration::from_secs(30),
+            },
+        )
+        .unwrap()
+    }
+
+    /// A 20 s long poll of `q`, started now.
+    fn long_poll(q: Arc<SqliteQueue>) -> (Instant, JoinHandle<Result<Vec<Received>, QueueError>>) {
+        let started = Instant::now();
+        let waiting =
+            tokio::spawn(async move { q.receive(10, Duration::from_secs(20), None).await });
+        (started, waiting)
+    }
+
+    /// Checks that the long poll returned `body` alone, long before its wait would have ended.
+    async fn returns_soon(
+        (started, waiting): (Instant, JoinHandle<Result<Vec<Received>, QueueError>>),
+        body: &str,
+    ) {
+        let got = waiting.await.unwrap().unwrap();
+        let took = started.elapsed();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].body, body);
+        assert!(took < Duration::from_secs(5), "{took:?}");
+    }
+
+    /// An idle long poll looks at the table when it starts and when its wait ends, not every
+    /// 100 ms in between (sixteen idle processor loops made ~160 writer operations a second).
+    #[tokio::test]
+    async fn an_idle_long_poll_looks_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = open(dir.path());
+        let started = Instant::now();
+        let got = b
+            .queue
+            .receive(10, Duration::from_secs(2), None)
+            .await
+            .unwrap();
+        assert!(got.is_empty());
+        assert!(started.elapsed() >= Duration::from_secs(2));
+        assert_eq!(b.queue.looks.load(Ordering::Relaxed), 2);
+    }
+
+    /// A long poll sleeps until the earliest message becomes visible: a message received and not
+    /// deleted comes back to it when its visibility timeout ends, with no write to wake it.
+    #[tokio::test]
+    async fn a_long_poll_wakes_when_a_visibility_timeout_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = open(dir.path());
+        b.queue.send("again").await.unwrap();
+        let first = b
+            .queue
+            .receive(1, Duration::ZERO, Some(Duration::from_millis(800)))
+            .await
+            .unwrap();
+        assert_eq!(first.len(), 1);
+        let started = Instant::now();
+        let got = b
+            .queue
+            .receive(1, Duration::from_secs(10), None)
+            .await
+            .unwrap();
+        let took = started.elapsed();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].body, "again");
+        assert_eq!(got[0].receive_count, 2);
+        assert!(took >= Duration::from_millis(600), "{took:?}");
+        assert!(took < Duration::from_secs(5), "{took:?}");
+        // The first receive's look, then one before the sleep and one after it (and one more
+        // at most, should the timer and the wall clock disagree by a millisecond).
+        let looks = b.queue.looks.load(Ordering::Relaxed);
+        assert!((3..=4).contains(&looks), "{looks} looks");
+    }
+
+    /// Shortening a received message's visibility wakes a long poll that was asleep until the
+    /// old timeout.
+    #[tokio::test]
+    async fn a_shorter_visibility_wakes_a_sleeping_long_poll() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = open(dir.path());
+        b.queue.send("soon").await.unwrap();
+        let first = b.queue.receive(1, Duration::ZERO, None).await.unwrap();
+        let poll = long_poll(b.queue.clone());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        b.queue
+            .change_visibility(&first[0].receipt, Duration::from_millis(300))
+            .await
+            .unwrap();
+        returns_soon(poll, "soon").await;
+    }
+
+    /// A message sent by another process (another connection to the same database, whose sends
+    /// cannot notify this process) still ends a long poll soon: the writer sees the other
+    /// connection's commit within `WATCH_EVERY`.
+    #[tokio::test]
+    async fn another_process_send_wakes_a_long_poll() {
+        let dir = tempfile::tempdir().unwrap();
+        let here = open(dir.path());
+        let there = open(dir.path());
+        let poll = long_poll(here.queue.clone());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        there.queue.send("from the CLI").await.unwrap();
+        returns_soon(poll, "from the CLI").await;
+    }
 
     /// A message past `max_receive_count` behind a backlog is never returned: it moves to the DLQ
     /// when a receive reaches it, whatever the batch size.

@@ -11,12 +11,16 @@
 //! every operation's answer comes from that second run. Operations are therefore closures that
 //! can run more than once (`Fn`); what they change is in the transaction, which the first run's
 //! rollback undid.
+//!
+//! The writer also watches for writes of other processes (the CLI beside `hookgate serve`):
+//! every [`WATCH_EVERY`] it reads its connection's `PRAGMA data_version`, which changes only when
+//! another connection has committed, and calls the `on_external_write` it was started with.
 
 use std::ffi::c_int;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, Ordering};
-use std::sync::mpsc;
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
@@ -78,12 +82,20 @@ const MAX_GROUP: usize = 512;
 /// `fsync`.
 const CHECKPOINT_FRAMES: i32 = 1000;
 
+/// How often the writer looks for commits of other processes. Long polls of this process sleep
+/// until a message may be visible and are woken by the writes that can make one visible sooner:
+/// this process's (the queues notify them) and, within this period, another's.
+pub const WATCH_EVERY: Duration = Duration::from_millis(100);
+
+/// Called on the writer thread when another connection has committed since the last look.
+pub type OnExternalWrite = Box<dyn Fn() + Send>;
+
 pub struct Writer {
     tx: mpsc::Sender<Box<dyn Op>>,
 }
 
 impl Writer {
-    pub fn start(path: &Path) -> Result<Self, StoreError> {
+    pub fn start(path: &Path, on_external_write: OnExternalWrite) -> Result<Self, StoreError> {
         let mut conn = Connection::open(path).map_err(db_err)?;
         schema::configure(&conn).map_err(db_err)?;
         schema::migrate(&mut conn).map_err(db_err)?;
@@ -99,7 +111,7 @@ impl Writer {
         let (tx, rx) = mpsc::channel::<Box<dyn Op>>();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || run(conn, rx, frames))
+            .spawn(move || run(conn, rx, frames, on_external_write))
             .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
         Ok(Self { tx })
     }
@@ -174,9 +186,37 @@ fn run_group(conn: &Connection, ops: &mut [Box<dyn Op>]) -> Result<(), String> {
 /// How often the writer reports its commits and operations (at `debug`).
 const REPORT_EVERY: Duration = Duration::from_secs(5);
 
-fn run(conn: Connection, rx: mpsc::Receiver<Box<dyn Op>>, wal_frames: Arc<AtomicI32>) {
+/// The connection's `PRAGMA data_version`: it changes when another connection commits, never for
+/// this connection's own commits. `None` when it cannot be read (counted as unchanged).
+fn data_version(conn: &Connection) -> Option<i64> {
+    conn.query_row("PRAGMA data_version", [], |r| r.get(0)).ok()
+}
+
+fn run(
+    conn: Connection,
+    rx: mpsc::Receiver<Box<dyn Op>>,
+    wal_frames: Arc<AtomicI32>,
+    on_external_write: OnExternalWrite,
+) {
     let (mut commits, mut ops, mut since) = (0u64, 0u64, Instant::now());
-    while let Ok(first) = rx.recv() {
+    let (mut version, mut watched) = (data_version(&conn), Instant::now());
+    loop {
+        let next = rx.recv_timeout(WATCH_EVERY.saturating_sub(watched.elapsed()));
+        // Between groups, so never inside a transaction of this connection, and also while
+        // groups follow each other without a pause.
+        if watched.elapsed() >= WATCH_EVERY {
+            watched = Instant::now();
+            let now = data_version(&conn);
+            if now.is_some() && now != version {
+                version = now;
+                on_external_write();
+            }
+        }
+        let first = match next {
+            Ok(op) => op,
+            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
             match rx.try_recv() {
@@ -241,7 +281,8 @@ mod tests {
     impl Db {
         fn new() -> Self {
             let dir = tempfile::tempdir().unwrap();
-            let writer = Arc::new(Writer::start(&dir.path().join("w.db")).unwrap());
+            let writer =
+                Arc::new(Writer::start(&dir.path().join("w.db"), Box::new(|| {})).unwrap());
             Self { dir, writer }
         }
 
@@ -393,5 +434,52 @@ mod tests {
             (a_runs.load(Ordering::SeqCst), c_runs.load(Ordering::SeqCst)),
             (2, 1)
         );
+    }
+
+    /// The writer calls `on_external_write` after another connection commits (another process,
+    /// for SQLite), within about `WATCH_EVERY`, and never for its own commits.
+    #[tokio::test]
+    async fn another_connections_commit_is_seen_and_the_writers_own_are_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.db");
+        let seen = Arc::new(AtomicUsize::new(0));
+        let count = seen.clone();
+        let writer = Writer::start(
+            &path,
+            Box::new(move || {
+                count.fetch_add(1, Ordering::SeqCst);
+            }),
+        )
+        .unwrap();
+        for i in 0..5 {
+            writer
+                .write(move |conn| {
+                    conn.execute_batch("CREATE TABLE IF NOT EXISTS t (x TEXT NOT NULL)")
+                        .and_then(|()| conn.execute("INSERT INTO t (x) VALUES (?1)", [i]).map(drop))
+                        .map_err(db_err)
+                })
+                .await
+                .unwrap();
+        }
+        tokio::time::sleep(WATCH_EVERY * 3).await;
+        assert_eq!(seen.load(Ordering::SeqCst), 0, "its own commits");
+        let other = Connection::open(&path).unwrap();
+        other.busy_timeout(Duration::from_secs(5)).unwrap();
+        other
+            .execute("INSERT INTO t (x) VALUES ('from elsewhere')", [])
+            .unwrap();
+        let started = Instant::now();
+        while seen.load(Ordering::SeqCst) == 0 && started.elapsed() < Duration::from_secs(5) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(seen.load(Ordering::SeqCst), 1, "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        // Seen once: nothing changed since.
+        tokio::time::sleep(WATCH_EVERY * 3).await;
+        assert_eq!(seen.load(Ordering::SeqCst), 1);
     }
 }

@@ -1,6 +1,9 @@
 //! Test harness: runs the real `hookgate` binary as a child process on a free loopback port with its
 //! own data dir, signs deliveries the way providers do, and reads state back through the CLI.
+
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod procstat;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;

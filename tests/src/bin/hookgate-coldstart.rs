@@ -11,6 +11,9 @@
 //! take turns with a hello-world `lambda_runtime` binary built with the same profile, `--runs`
 //! rounds; the budget is median(function) / median(hello) ≤ 1.3. Any connection to the AWS
 //! endpoint during init (a network call at init) fails the run too. Exit status 1 when over.
+//! Each binary's line also gives its median minor page faults per start (no budget), read from
+//! `/proc/PID/stat` while the process waits on its first `/next`: most of a function's extra time
+//! over the hello world is the kernel's, mapping and copying the binary's pages.
 //!
 //! Usage: `hookgate-coldstart --bin-dir DIR --config FILE [--runs N] [--env NAME=VALUE]…`
 
@@ -24,6 +27,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
+use hookgate_e2e::procstat;
 use tokio::sync::mpsc;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -133,6 +137,10 @@ fn real_main() -> Result<bool, Error> {
         );
     }
     let mut times: Vec<Vec<Duration>> = vec![Vec::new(); bins.len()];
+    // Minor page faults of each start, read while the process waits on its first `/next`: the
+    // kernel's share of a start (loading, relocating and touching the binary's pages) moves
+    // with the host more than the instructions do.
+    let mut faults: Vec<Vec<u64>> = vec![Vec::new(); bins.len()];
     let mut ok = true;
     // One untimed round first (page cache), then the timed rounds, binaries taking turns. Each
     // round starts one binary further along, so every binary runs in every position (first
@@ -192,12 +200,14 @@ fn real_main() -> Result<bool, Error> {
             let mut child = cmd.spawn()?;
             let seen = rt
                 .block_on(async { tokio::time::timeout(Duration::from_secs(30), rx.recv()).await });
+            let faulted = procstat::minor_faults(child.id());
             let _ = child.kill();
             let out = child.wait_with_output()?;
             match seen {
                 Ok(Some(Seen::Next(at))) => {
                     if round > 0 {
                         times[k].push(at.duration_since(start));
+                        faults[k].push(faulted?);
                     }
                 }
                 other => {
@@ -228,9 +238,12 @@ fn real_main() -> Result<bool, Error> {
     let hello = medians[0].as_secs_f64();
     println!();
     println!(
-        "{runs} runs each, process start → first GET /runtime/invocation/next (median, min, max):"
+        "{runs} runs each, process start → first GET /runtime/invocation/next (median, min, max; \
+         median minor page faults):"
     );
     for (k, b) in bins.iter().enumerate() {
+        faults[k].sort_unstable();
+        let faulted = faults[k][faults[k].len() / 2];
         let (lo, hi) = (times[k][0], times[k][times[k].len() - 1]);
         let ratio = medians[k].as_secs_f64() / hello;
         let verdict = if k == 0 {
@@ -242,7 +255,7 @@ fn real_main() -> Result<bool, Error> {
             format!("{ratio:.2}x hello   (budget <= {BUDGET})  OVER BUDGET")
         };
         println!(
-            "{b:<22} {:>7.2} ms  ({:.2} … {:.2})  {verdict}",
+            "{b:<22} {:>7.2} ms  ({:.2} … {:.2})  {faulted:>4} faults  {verdict}",
             medians[k].as_secs_f64() * 1000.0,
             lo.as_secs_f64() * 1000.0,
             hi.as_secs_f64() * 1000.0,

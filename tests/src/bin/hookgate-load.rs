@@ -39,6 +39,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use hookgate_e2e::procstat;
 use hookgate_shared::demo::GITHUB_SECRET;
 use hookgate_shared::verify::verifier_for;
 
@@ -187,22 +188,9 @@ impl CpuClock {
     }
 }
 
-/// utime + stime, in clock ticks, from a `/proc/PID/stat` line.
+/// utime + stime (fields 14 and 15), in clock ticks, from a `/proc/PID/stat` line.
 fn cpu_ticks(stat: &str) -> Result<f64, Error> {
-    // Fields after the command name (which may hold spaces and parentheses, so split after its
-    // last `)`): state is field 3, utime 14 and stime 15.
-    let rest = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest)
-        .ok_or("unreadable /proc stat")?;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| -> Result<f64, Error> {
-        Ok(fields
-            .get(i - 3)
-            .ok_or("short /proc stat")?
-            .parse::<f64>()?)
-    };
-    Ok(ticks(14)? + ticks(15)?)
+    Ok((procstat::field(stat, 14)? + procstat::field(stat, 15)?) as f64)
 }
 
 fn clock_ticks_per_second() -> Result<f64, Error> {

@@ -5,6 +5,7 @@
 #
 #   scripts/coldstart.sh                 # 25 runs each
 #   scripts/coldstart.sh --runs 50
+#   scripts/coldstart.sh --as-built      # the linker's files in place, not unpacked copies
 #
 # Budget (exit status 1 when over): median(function) / median(hello) <= 1.3, and no connection to
 # the (dummy, loopback) AWS endpoint during init. Not part of scripts/test.sh.

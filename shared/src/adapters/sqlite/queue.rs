@@ -531,6 +531,37 @@ mod tests {
         returns_soon(poll, "from the CLI").await;
     }
 
+    /// A receive of the main queue that moves a message to the DLQ wakes a long poll of the DLQ.
+    #[tokio::test]
+    async fn dead_lettering_wakes_a_long_poll_of_the_dlq() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = SqliteBackend::open(
+            dir.path(),
+            SqliteOptions {
+                max_receive_count: 1,
+                visibility_timeout: Duration::from_secs(30),
+            },
+        )
+        .unwrap();
+        b.queue.send("poison").await.unwrap();
+        let first = b.queue.receive(1, Duration::ZERO, None).await.unwrap();
+        b.queue
+            .change_visibility(&first[0].receipt, Duration::ZERO)
+            .await
+            .unwrap();
+        let poll = long_poll(b.dlq.clone());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        // Received once already: this receive moves it to the DLQ and returns nothing.
+        assert!(
+            b.queue
+                .receive(1, Duration::ZERO, None)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        returns_soon(poll, "poison").await;
+    }
+
     /// A message past `max_receive_count` behind a backlog is never returned: it moves to the DLQ
     /// when a receive reaches it, whatever the batch size.
     #[tokio::test]

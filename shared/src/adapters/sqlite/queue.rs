@@ -421,11 +421,12 @@ mod tests {
     use super::SqliteQueue;
     use crate::ports::{Queue, QueueError, Received};
 
-    fn open(dir: &Path) -> SqliteBackend {
+    /// A backend whose main-queue messages move to the DLQ after `max_receive_count` receives.
+    fn open(dir: &Path, max_receive_count: u32) -> SqliteBackend {
         SqliteBackend::open(
             dir,
             SqliteOptions {
-                max_receive_count: 5,
+                max_receive_count,
                 visibility_timeout: Duration::from_secs(30),
             },
         )
@@ -457,7 +458,7 @@ mod tests {
     #[tokio::test]
     async fn an_idle_long_poll_looks_twice() {
         let dir = tempfile::tempdir().unwrap();
-        let b = open(dir.path());
+        let b = open(dir.path(), 5);
         let started = Instant::now();
         let got = b
             .queue
@@ -474,7 +475,7 @@ mod tests {
     #[tokio::test]
     async fn a_long_poll_wakes_when_a_visibility_timeout_ends() {
         let dir = tempfile::tempdir().unwrap();
-        let b = open(dir.path());
+        let b = open(dir.path(), 5);
         b.queue.send("again").await.unwrap();
         let first = b
             .queue
@@ -505,7 +506,7 @@ mod tests {
     #[tokio::test]
     async fn a_shorter_visibility_wakes_a_sleeping_long_poll() {
         let dir = tempfile::tempdir().unwrap();
-        let b = open(dir.path());
+        let b = open(dir.path(), 5);
         b.queue.send("soon").await.unwrap();
         let first = b.queue.receive(1, Duration::ZERO, None).await.unwrap();
         let poll = long_poll(b.queue.clone());
@@ -523,8 +524,8 @@ mod tests {
     #[tokio::test]
     async fn another_process_send_wakes_a_long_poll() {
         let dir = tempfile::tempdir().unwrap();
-        let here = open(dir.path());
-        let there = open(dir.path());
+        let here = open(dir.path(), 5);
+        let there = open(dir.path(), 5);
         let poll = long_poll(here.queue.clone());
         tokio::time::sleep(Duration::from_millis(300)).await;
         there.queue.send("from the CLI").await.unwrap();
@@ -535,14 +536,7 @@ mod tests {
     #[tokio::test]
     async fn dead_lettering_wakes_a_long_poll_of_the_dlq() {
         let dir = tempfile::tempdir().unwrap();
-        let b = SqliteBackend::open(
-            dir.path(),
-            SqliteOptions {
-                max_receive_count: 1,
-                visibility_timeout: Duration::from_secs(30),
-            },
-        )
-        .unwrap();
+        let b = open(dir.path(), 1);
         b.queue.send("poison").await.unwrap();
         let first = b.queue.receive(1, Duration::ZERO, None).await.unwrap();
         b.queue
@@ -567,14 +561,7 @@ mod tests {
     #[tokio::test]
     async fn over_received_messages_move_to_the_dlq_when_a_receive_reaches_them() {
         let dir = tempfile::tempdir().unwrap();
-        let b = SqliteBackend::open(
-            dir.path(),
-            SqliteOptions {
-                max_receive_count: 2,
-                visibility_timeout: Duration::from_secs(30),
-            },
-        )
-        .unwrap();
+        let b = open(dir.path(), 2);
         let (q, dlq) = (b.queue(), b.dlq());
         for i in 0..3 {
             q.send(&format!("poison-{i}")).await.unwrap();

@@ -64,9 +64,10 @@ async fn accepted() -> StatusCode {
 
 /// The binaries as a deployment unpacks them, in `DIR/coldstart-copies/`: written with plain
 /// writes, like every binary of the comparison, the hello world's included. The linker writes its
-/// output through a shared mapping instead, and the page cache keeps such a file in other units:
-/// started from there, the hello world took 115 page faults against 111, the functions 169-173
-/// against 157-160, and their ratios came out up to 0.05 higher (README, Cold start).
+/// output through a shared mapping instead, and the page cache apparently keeps such a file in
+/// smaller units: started from there, the hello world took 115 page faults against 111, the
+/// functions 169-173 against 157-160, and their ratios came out up to 0.06 higher (README, Cold
+/// start).
 struct Copies(PathBuf);
 
 impl Drop for Copies {

@@ -4,8 +4,8 @@
 //!
 //! A group first runs without savepoints: a savepoint per operation copies, before the operation
 //! changes it, every page an earlier operation of the group already changed (its sub-journal),
-//! and running without them gave the local stack 9-19 % more requests per second (README,
-//! Performance). When an operation fails,
+//! and running without them gave the local stack 9-19 % more requests per second
+//! (docs/performance-history.md, Local throughput). When an operation fails,
 //! its partial changes cannot be undone alone, so the whole group is rolled back and runs once
 //! more, each operation in a savepoint of its own: the failure rolls back alone, as before, and
 //! every operation's answer comes from that second run. Operations are therefore closures that

@@ -26,7 +26,9 @@
 //! (user + system, from `/proc/PID/stat`; for hookgate from the first request until the queue
 //! has drained, so its processing is counted too) and the load generator's own, over the same
 //! window. On a machine whose cores the load generator shares, the req/s ratio follows from
-//! these. A slower host raises them too; the ratio of the two servers' figures moves less.
+//! these. A slower host raises them too; the ratio of the two servers' figures moves less. And
+//! what each server wrote per request, over the same window (`/proc/PID/io`: bytes and write
+//! calls, files and sockets alike): for hookgate, above all its SQLite WAL.
 //!
 //! Usage: `hookgate-load --hookgate BIN --bare BIN [--peer SCRIPT --python PYTHON] [--requests N]
 //! [--concurrency C] [--work DIR]`
@@ -224,6 +226,29 @@ impl CpuPerRequest {
             name,
             micros(self.server),
             micros(self.load_generator)
+        )
+    }
+}
+
+/// What a server process wrote per request over one measured run (`/proc/PID/io`): the
+/// database, its WAL and its log for hookgate, each response for both.
+struct WrittenPerRequest {
+    bytes: f64,
+    calls: f64,
+}
+
+impl WrittenPerRequest {
+    fn new(written: procstat::Written, requests: usize) -> Self {
+        let n = requests.max(1) as f64;
+        Self {
+            bytes: written.bytes as f64 / n,
+            calls: written.calls as f64 / n,
+        }
+    }
+    fn line(&self, name: &str) -> String {
+        format!(
+            "{:<10} written per request: {:>7.0} bytes in {:>4.1} write calls (server, files and sockets)",
+            name, self.bytes, self.calls
         )
     }
 }
@@ -468,16 +493,22 @@ fn measured_run(
     batch: Arc<Vec<Delivery>>,
     concurrency: usize,
     own_cpu: &CpuClock,
-) -> Result<(Run, CpuPerRequest), Error> {
-    let server_cpu = own_cpu.of_process(server.child.id());
+) -> Result<(Run, CpuPerRequest, WrittenPerRequest), Error> {
+    let pid = server.child.id();
+    let server_cpu = own_cpu.of_process(pid);
     let (server_before, self_before) = (server_cpu.now()?, own_cpu.now()?);
+    let written_before = procstat::Written::of(pid)?;
     let run = rt.block_on(load(url, batch, concurrency))?;
     let cpu = CpuPerRequest::new(
         server_cpu.now()?.saturating_sub(server_before),
         own_cpu.now()?.saturating_sub(self_before),
         run.latencies.len(),
     );
-    Ok((run, cpu))
+    let written = WrittenPerRequest::new(
+        procstat::Written::of(pid)?.since(written_before),
+        run.latencies.len(),
+    );
+    Ok((run, cpu, written))
 }
 
 /// `hookgate serve --ingest-only`: the same load with nothing processed, so its rate is the
@@ -492,9 +523,10 @@ fn ingest_only(
     let (server, data_dir) = start_hookgate(opt, "ingest-only", &["--ingest-only"])?;
     let url = format!("http://{}/webhooks/github", server.addr);
     let warm_run = rt.block_on(load(&url, warmup, opt.concurrency))?;
-    let (run, cpu) = measured_run(rt, &server, &url, batch, opt.concurrency, own_cpu)?;
+    let (run, cpu, written) = measured_run(rt, &server, &url, batch, opt.concurrency, own_cpu)?;
     println!("{}", run.line("ingest"));
     println!("{}", cpu.line("ingest"));
+    println!("{}", written.line("ingest"));
     server.stop();
     let conn = read_only(&data_dir.join(hookgate_shared::adapters::sqlite::DB_FILE))?;
     let missing = report_stored(&conn, &run, &warm_run)?;
@@ -557,9 +589,11 @@ fn real_main() -> Result<bool, Error> {
             let server = Server::start(cmd, &opt.work.join("bare.log"), "listening on http://")?;
             let url = format!("http://{}/webhooks/github", server.addr);
             rt.block_on(load(&url, warmup, opt.concurrency))?;
-            let (run, cpu) = measured_run(&rt, &server, &url, batch, opt.concurrency, &own_cpu)?;
+            let (run, cpu, written) =
+                measured_run(&rt, &server, &url, batch, opt.concurrency, &own_cpu)?;
             println!("{}", run.line("bare"));
             println!("{}", cpu.line("bare"));
+            println!("{}", written.line("bare"));
             server.stop();
             bare_runs.push(run);
             bare_cpu.push(cpu);
@@ -626,6 +660,7 @@ fn real_main() -> Result<bool, Error> {
         let stop = Arc::new(AtomicBool::new(false));
         let server_cpu = own_cpu.of_process(server.child.id());
         let (server_before, self_before) = (server_cpu.now()?, own_cpu.now()?);
+        let written_before = procstat::Written::of(server.child.id())?;
         let started = Instant::now();
         let mon = {
             let (db, target, stop) = (db.clone(), target.clone(), stop.clone());
@@ -648,9 +683,14 @@ fn real_main() -> Result<bool, Error> {
             load_generator_cpu,
             run.latencies.len(),
         );
+        let written = WrittenPerRequest::new(
+            procstat::Written::of(server.child.id())?.since(written_before),
+            run.latencies.len(),
+        );
         hookgate_cpu = Some(cpu);
         println!("{}", run.line("hookgate"));
         println!("{}", cpu.line("hookgate"));
+        println!("{}", written.line("hookgate"));
         if let Some(e) = &run.first_error {
             println!("           first failure: {e}");
         }

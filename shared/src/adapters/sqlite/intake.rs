@@ -65,7 +65,7 @@ mod tests {
 
     use bytes::Bytes;
 
-    use super::super::{DB_FILE, SqliteBackend, SqliteOptions};
+    use super::super::{DB_FILE, SqliteBackend};
     use crate::model::{DeliveryId, EventId, NewEvent, SourceName};
     use crate::ports::{IntakeError, PutOutcome, Queue};
 
@@ -90,14 +90,7 @@ mod tests {
     }
 
     fn open(dir: &Dir) -> SqliteBackend {
-        SqliteBackend::open(
-            &dir.0,
-            SqliteOptions {
-                max_receive_count: 3,
-                visibility_timeout: Duration::from_secs(30),
-            },
-        )
-        .unwrap()
+        super::super::open_for_tests(&dir.0, 3)
     }
 
     fn event(delivery: &str) -> NewEvent {

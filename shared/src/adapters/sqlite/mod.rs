@@ -101,6 +101,21 @@ impl SqliteBackend {
     }
 }
 
+/// The backend the module's tests open: main-queue messages move to the DLQ after
+/// `max_receive_count` receives; 30 s visibility timeout.
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(super) fn open_for_tests(dir: &Path, max_receive_count: u32) -> SqliteBackend {
+    SqliteBackend::open(
+        dir,
+        SqliteOptions {
+            max_receive_count,
+            visibility_timeout: Duration::from_secs(30),
+        },
+    )
+    .unwrap()
+}
+
 pub(crate) fn db_err(e: rusqlite::Error) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }

@@ -410,28 +410,16 @@ impl Queue for SqliteQueue {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
-    use std::path::Path;
     use std::sync::Arc;
     use std::sync::atomic::Ordering;
     use std::time::{Duration, Instant};
 
     use tokio::task::JoinHandle;
 
-    use super::super::{SqliteBackend, SqliteOptions};
     use super::SqliteQueue;
     use crate::ports::{Queue, QueueError, Received};
 
-    /// A backend whose main-queue messages move to the DLQ after `max_receive_count` receives.
-    fn open(dir: &Path, max_receive_count: u32) -> SqliteBackend {
-        SqliteBackend::open(
-            dir,
-            SqliteOptions {
-                max_receive_count,
-                visibility_timeout: Duration::from_secs(30),
-            },
-        )
-        .unwrap()
-    }
+    use super::super::open_for_tests as open;
 
     /// A 20 s long poll of `q`, started now.
     fn long_poll(q: Arc<SqliteQueue>) -> (Instant, JoinHandle<Result<Vec<Received>, QueueError>>) {

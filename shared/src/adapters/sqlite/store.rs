@@ -539,23 +539,14 @@ impl EventStore for SqliteStore {
 #[cfg(all(test, feature = "contract"))]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
-    use std::time::Duration;
-
     use rusqlite::Connection;
 
-    use super::super::{DB_FILE, SqliteBackend, SqliteOptions};
+    use super::super::DB_FILE;
     use crate::contract::fixtures;
     use crate::ports::StoreError;
 
-    fn open(dir: &std::path::Path) -> SqliteBackend {
-        SqliteBackend::open(
-            dir,
-            SqliteOptions {
-                max_receive_count: 3,
-                visibility_timeout: Duration::from_secs(30),
-            },
-        )
-        .unwrap()
+    fn open(dir: &std::path::Path) -> super::super::SqliteBackend {
+        super::super::open_for_tests(dir, 3)
     }
 
     /// A batch read goes through the writer's connection: it must see what another process

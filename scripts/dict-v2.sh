@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Rebuilds shared/src/dict_v2.zdict, the dictionary bodies up to 32 KB are compressed with
+# Rebuilds shared/src/dict_v2.zdict, the dictionary small bodies are compressed with
 # (shared/src/codec.rs): DICT_V1's webhook vocabulary, byte for byte, plus zstd entropy tables
-# fitted to real GitHub payloads. Stored bodies depend on the committed file byte for byte, so
-# this is run once, to check it or to make a DICT_V3: never to change dict_v2.zdict.
+# fitted to real GitHub payloads (those up to 32 KB). Stored bodies depend on the committed file
+# byte for byte, so this is run to check it or to make a DICT_V3: never to change dict_v2.zdict.
 #
 #   scripts/dict-v2.sh OCTOKIT_WEBHOOKS_GIT_DIR    # a clone's .git, or a bare clone
 #
@@ -34,7 +34,7 @@ for i, p in enumerate(paths):
         body = json.dumps(json.loads(raw), separators=(",", ":"), ensure_ascii=False).encode()
     except ValueError:
         continue
-    if len(body) > 32 * 1024:  # DICT_UP_TO
+    if len(body) > 32 * 1024:
         continue
     half = "fit" if int(hashlib.sha256(p.encode()).hexdigest(), 16) % 2 == 0 else "held-out"
     open(f"{work}/{half}/{i:04d}.json", "wb").write(body)

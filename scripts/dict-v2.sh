@@ -2,7 +2,8 @@
 # Rebuilds shared/src/dict_v2.zdict, the dictionary small bodies are compressed with
 # (shared/src/codec.rs): DICT_V1's webhook vocabulary, byte for byte, plus zstd entropy tables
 # fitted to real GitHub payloads (those up to 32 KB). Stored bodies depend on the committed file
-# byte for byte, so this is run to check it or to make a DICT_V3: never to change dict_v2.zdict.
+# byte for byte, so the rebuild goes to the work dir and is compared with it (exit 1 when they
+# differ); it is never written over it. Start a DICT_V3 from the rebuilt file.
 #
 #   scripts/dict-v2.sh OCTOKIT_WEBHOOKS_GIT_DIR    # a clone's .git, or a bare clone
 #
@@ -47,4 +48,10 @@ open(f"{work}/dict_v1", "wb").write("".join(re.findall(r'r#"(.*?)"#', block, re.
 print(f"{fit} bodies to fit on, {held} held out, in {work}")
 PY
 cargo run --release --quiet --manifest-path "$root/scripts/zdict/Cargo.toml" -- \
-  "$work/dict_v1" "$work/fit" "$root/shared/src/dict_v2.zdict"
+  "$work/dict_v1" "$work/fit" "$work/dict_v2.zdict"
+if cmp -s "$work/dict_v2.zdict" "$root/shared/src/dict_v2.zdict"; then
+  echo "same bytes as shared/src/dict_v2.zdict"
+else
+  echo "differs from shared/src/dict_v2.zdict (which stays as it is)" >&2
+  exit 1
+fi

@@ -143,13 +143,14 @@ pub fn decode_body(stored: &[u8], max_len: usize) -> Result<Bytes, CodecError> {
 /// [`ZSTD_DICT_V2`]'s dictionary, made by `scripts/dict-v2.sh`: zstd's dictionary format
 /// (magic, id, entropy tables) ending with [`DICT_V1`] byte for byte, its tables fitted at
 /// [`LEVEL`] to half of the payload examples of `octokit/webhooks` (the other half held out for
-/// measuring). Stored bodies depend on it byte for byte: NEVER edit or rebuild it (a unit test pins
-/// its SHA-256); add a `DICT_V3` with a new tag instead.
+/// measuring). Stored bodies depend on it byte for byte: NEVER edit or replace it (a unit test
+/// pins its SHA-256; the script only compares its rebuild); add a `DICT_V3` with a new tag
+/// instead.
 static DICT_V2: &[u8] = include_bytes!("dict_v2.zdict");
 
-/// Webhook vocabulary for [`ZSTD_DICT_V1`], and the content of [`DICT_V2`]: the shapes (keys, URL templates, fixed values, in the
-/// providers' own order) of Stripe events, GitHub users, repositories, pull requests, issues and
-/// pushes, with no values of any real delivery. zstd finds matches cheapest near the end, so the
+/// Webhook vocabulary for [`ZSTD_DICT_V1`], and the content of [`DICT_V2`]: the shapes (keys,
+/// URL templates, fixed values, in the providers' own order) of Stripe events, GitHub users,
+/// repositories, pull requests, issues and pushes, with no values of any real delivery. zstd finds matches cheapest near the end, so the
 /// most frequent shapes come last. Stored bodies depend on it byte for byte: NEVER edit it; add a
 /// `DICT_V2` with a new tag instead.
 const DICT_V1: &str = concat!(

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod durable_floor;
 pub mod procstat;
 
 use std::io::{BufRead, BufReader};

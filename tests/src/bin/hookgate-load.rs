@@ -10,10 +10,15 @@
 //! 3. `hookgate serve --ingest-only` on another fresh data dir: the same load with nothing
 //!    processed, so its rate is the ceiling that processing shares (no budget; every 2xx must be
 //!    stored and still queued);
-//! 4. with `--peer SCRIPT --python PYTHON`, the Python peer (`scripts/python_peer.py`: FastAPI on
+//! 4. the durable floor, `hookgate-bare --durable`: the bare server answering only after a
+//!    group-commit writer with hookgate's durability settings has committed each body to SQLite,
+//!    doing nothing else; then the same with 16 consumers taking what was stored, 10 at a time
+//!    (no budget: what durability and at-least-once consumption cost by themselves, against
+//!    which hookgate's ingest-only and full runs are compared);
+//! 5. with `--peer SCRIPT --python PYTHON`, the Python peer (`scripts/python_peer.py`: FastAPI on
 //!    one uvicorn worker, the same HMAC check and a durable SQLite write per delivery): a side by
 //!    side figure, not a budget;
-//! 5. `hookgate-bare` again (the floor is the mean of both runs, so drift in what the machine is
+//! 6. `hookgate-bare` again (the floor is the mean of both runs, so drift in what the machine is
 //!    doing weighs on both sides).
 //!
 //! Then every event hookgate answered 2xx for must be in the data dir, and the budgets are checked:
@@ -537,6 +542,101 @@ fn ingest_only(
     Ok((run, ok))
 }
 
+/// The durable floor's consumers: as many as `hookgate serve` runs processor loops.
+const FLOOR_CONSUMERS: usize = 16;
+
+/// `hookgate-bare --durable` on a fresh database, with `consumers` taking what is stored: a
+/// measured run and, with consumers, the wait until all is taken (counted in its CPU, as for
+/// hookgate). Ok when every 2xx is stored, every request was 2xx, and with consumers all was taken.
+fn durable_floor(
+    rt: &tokio::runtime::Runtime,
+    opt: &Options,
+    name: &str,
+    consumers: usize,
+    warmup: Arc<Vec<Delivery>>,
+    batch: Arc<Vec<Delivery>>,
+    own_cpu: &CpuClock,
+) -> Result<(Run, CpuPerRequest, bool), Error> {
+    let db = opt.work.join(format!("{name}.db"));
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(opt.work.join(format!("{name}.db{suffix}")));
+    }
+    let mut cmd = Command::new(&opt.bare);
+    cmd.args(["127.0.0.1:0", "--durable"])
+        .arg(&db)
+        .args(["--consumers", &consumers.to_string()]);
+    let server = Server::start(
+        cmd,
+        &opt.work.join(format!("{name}.log")),
+        "listening on http://",
+    )?;
+    let url = format!("http://{}/webhooks/github", server.addr);
+    let warm_run = rt.block_on(load(&url, warmup, opt.concurrency))?;
+    let conn = read_only(&db)?;
+    let pending = || -> Result<i64, Error> {
+        Ok(conn.query_row(hookgate_e2e::durable_floor::PENDING, [], |r| r.get(0))?)
+    };
+    // As for hookgate: the measured run starts with the warm-up taken.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while consumers > 0 && pending()? > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = server.child.id();
+    let server_cpu = own_cpu.of_process(pid);
+    let (server_before, self_before) = (server_cpu.now()?, own_cpu.now()?);
+    let written_before = procstat::Written::of(pid)?;
+    let run = rt.block_on(load(&url, batch, opt.concurrency))?;
+    let load_generator_cpu = own_cpu.now()?.saturating_sub(self_before);
+    let mut drained = consumers == 0;
+    let give_up = Instant::now() + Duration::from_secs(300);
+    while !drained && Instant::now() < give_up {
+        drained = pending()? == 0;
+        if !drained {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let cpu = CpuPerRequest::new(
+        server_cpu.now()?.saturating_sub(server_before),
+        load_generator_cpu,
+        run.latencies.len(),
+    );
+    let written = WrittenPerRequest::new(
+        procstat::Written::of(pid)?.since(written_before),
+        run.latencies.len(),
+    );
+    server.stop();
+    let label = if consumers == 0 {
+        "durable"
+    } else {
+        "durable+c"
+    };
+    println!("{}", run.line(label));
+    println!("{}", cpu.line(label));
+    println!("{}", written.line(label));
+    let mut stmt = conn.prepare(hookgate_e2e::durable_floor::STORED_IDS)?;
+    let stored: HashSet<String> = stmt
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<Result<_, _>>()?;
+    let answered = run.accepted.len() + warm_run.accepted.len();
+    let missing = run
+        .accepted
+        .iter()
+        .chain(&warm_run.accepted)
+        .filter(|id| !stored.contains(*id))
+        .count();
+    println!(
+        "stored     {} of {answered} deliveries the durable floor answered 2xx are in its database{}",
+        answered - missing,
+        if consumers == 0 {
+            String::new()
+        } else {
+            format!(", {} not taken", pending()?)
+        }
+    );
+    let ok = missing == 0 && run.accepted.len() == opt.requests && drained;
+    Ok((run, cpu, ok))
+}
+
 fn main() -> std::process::ExitCode {
     match real_main() {
         Ok(true) => std::process::ExitCode::SUCCESS,
@@ -576,10 +676,27 @@ fn real_main() -> Result<bool, Error> {
     let mut hookgate_cpu = None;
     let mut ingest_only_run = None;
     let steps: &[&str] = if opt.peer.is_some() {
-        &["bare", "hookgate", "ingest-only", "peer", "bare"]
+        &[
+            "bare",
+            "hookgate",
+            "ingest-only",
+            "durable",
+            "durable-drain",
+            "peer",
+            "bare",
+        ]
     } else {
-        &["bare", "hookgate", "ingest-only", "bare"]
+        &[
+            "bare",
+            "hookgate",
+            "ingest-only",
+            "durable",
+            "durable-drain",
+            "bare",
+        ]
     };
+    let mut floor_runs: Vec<(Run, CpuPerRequest)> = Vec::new();
+    let mut floors_ok = true;
     for (step, &name) in steps.iter().enumerate() {
         let warmup = Arc::new(deliveries(&format!("{run_id}-{step}-warm"), warm)?);
         let batch = Arc::new(deliveries(&format!("{run_id}-{step}"), opt.requests)?);
@@ -597,6 +714,17 @@ fn real_main() -> Result<bool, Error> {
             server.stop();
             bare_runs.push(run);
             bare_cpu.push(cpu);
+            continue;
+        }
+        if let Some(consumers) = match name {
+            "durable" => Some(0),
+            "durable-drain" => Some(FLOOR_CONSUMERS),
+            _ => None,
+        } {
+            let (run, cpu, ok) =
+                durable_floor(&rt, &opt, name, consumers, warmup, batch, &own_cpu)?;
+            floors_ok &= ok;
+            floor_runs.push((run, cpu));
             continue;
         }
         if name == "ingest-only" {
@@ -741,6 +869,28 @@ fn real_main() -> Result<bool, Error> {
             micros(hg_cpu.server) / bare_server.max(f64::MIN_POSITIVE),
         );
     }
+    if let [(floor, floor_cpu), (floor_drain, floor_drain_cpu)] = &floor_runs[..] {
+        println!(
+            "req/s      durable floor / bare = {:.2}, with consumers = {:.2}   (no budget: durability alone)",
+            floor.rps() / bare_rps,
+            floor_drain.rps() / bare_rps
+        );
+        if let Some(io) = &ingest_only_run {
+            println!(
+                "req/s      hookgate ingest only / durable floor = {:.2}; hookgate / durable floor with consumers = {:.2}   (no budget)",
+                io.rps() / floor.rps(),
+                hg.rps() / floor_drain.rps()
+            );
+        }
+        if let Some(hg_cpu) = hookgate_cpu {
+            println!(
+                "cpu        server per request: durable floor {:.1} µs, with consumers {:.1} µs; hookgate {:.1} µs   (no budget)",
+                micros(floor_cpu.server),
+                micros(floor_drain_cpu.server),
+                micros(hg_cpu.server)
+            );
+        }
+    }
     println!("p99        hookgate / bare = {p99_ratio:.2}   (budget <= 5.00)");
     if let Some(peer) = &peer_run {
         println!(
@@ -776,6 +926,7 @@ fn real_main() -> Result<bool, Error> {
             "ingest only: every 2xx stored and queued",
             stored_ok_ingest_only,
         ),
+        ("durable floor: every 2xx stored (and taken)", floors_ok),
     ];
     let mut all = true;
     for (what, good) in ok {

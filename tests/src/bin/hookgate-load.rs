@@ -446,7 +446,25 @@ fn queued_messages(conn: &rusqlite::Connection) -> Result<i64, Error> {
 /// Prints how many of the events answered 2xx (in `run` and its warm-up) are in the data dir;
 /// returns how many are missing.
 fn report_stored(conn: &rusqlite::Connection, run: &Run, warm_run: &Run) -> Result<usize, Error> {
-    let mut stmt = conn.prepare("SELECT event_id FROM events")?;
+    let (answered, missing) = unstored(conn, "SELECT event_id FROM events", run, warm_run)?;
+    println!(
+        "stored     {} of {} events answered 2xx are in the data dir ({} missing)",
+        answered - missing,
+        answered,
+        missing
+    );
+    Ok(missing)
+}
+
+/// Of the ids answered 2xx in `run` and its warm-up: how many, and how many of them `ids_sql`
+/// (a query of one text column) does not return.
+fn unstored(
+    conn: &rusqlite::Connection,
+    ids_sql: &str,
+    run: &Run,
+    warm_run: &Run,
+) -> Result<(usize, usize), Error> {
+    let mut stmt = conn.prepare(ids_sql)?;
     let stored: HashSet<String> = stmt
         .query_map([], |r| r.get::<_, String>(0))?
         .collect::<Result<_, _>>()?;
@@ -456,14 +474,7 @@ fn report_stored(conn: &rusqlite::Connection, run: &Run, warm_run: &Run) -> Resu
         .chain(&warm_run.accepted)
         .filter(|id| !stored.contains(*id))
         .count();
-    let answered = run.accepted.len() + warm_run.accepted.len();
-    println!(
-        "stored     {} of {} events answered 2xx are in the data dir ({} missing)",
-        answered - missing,
-        answered,
-        missing
-    );
-    Ok(missing)
+    Ok((run.accepted.len() + warm_run.accepted.len(), missing))
 }
 
 /// `hookgate serve` with `args` on a fresh data dir (`data` or `data-NAME` in the work dir), with
@@ -613,17 +624,12 @@ fn durable_floor(
     println!("{}", run.line(label));
     println!("{}", cpu.line(label));
     println!("{}", written.line(label));
-    let mut stmt = conn.prepare(hookgate_e2e::durable_floor::STORED_IDS)?;
-    let stored: HashSet<String> = stmt
-        .query_map([], |r| r.get::<_, String>(0))?
-        .collect::<Result<_, _>>()?;
-    let answered = run.accepted.len() + warm_run.accepted.len();
-    let missing = run
-        .accepted
-        .iter()
-        .chain(&warm_run.accepted)
-        .filter(|id| !stored.contains(*id))
-        .count();
+    let (answered, missing) = unstored(
+        &conn,
+        hookgate_e2e::durable_floor::STORED_IDS,
+        &run,
+        &warm_run,
+    )?;
     println!(
         "stored     {} of {answered} deliveries the durable floor answered 2xx are in its database{}",
         answered - missing,
@@ -748,16 +754,11 @@ fn real_main() -> Result<bool, Error> {
             server.stop();
             // The peer's 2xx must be stored too, or its figure would mean nothing.
             let conn = read_only(&db)?;
-            let mut stmt = conn.prepare("SELECT delivery_id FROM events")?;
-            let stored: HashSet<String> = stmt
-                .query_map([], |r| r.get::<_, String>(0))?
-                .collect::<Result<_, _>>()?;
-            let answered: Vec<&String> = run.accepted.iter().chain(&warm_run.accepted).collect();
-            let missing = answered.iter().filter(|id| !stored.contains(**id)).count();
+            let (answered, missing) =
+                unstored(&conn, "SELECT delivery_id FROM events", &run, &warm_run)?;
             println!(
-                "stored     {} of {} deliveries the Python peer answered 2xx are in its database",
-                answered.len() - missing,
-                answered.len()
+                "stored     {} of {answered} deliveries the Python peer answered 2xx are in its database",
+                answered - missing,
             );
             if missing > 0 || run.accepted.len() != opt.requests {
                 return Err("the Python peer lost or refused deliveries".into());

@@ -6,11 +6,13 @@
 //! - Durable (`--durable DB`): the same server, answering only after the body is durably
 //!   committed to SQLite by a group-commit writer with hookgate's durability settings
 //!   ([`hookgate_e2e::durable_floor`]); with `--consumers N`, N loops also take what was stored,
-//!   up to 10 deliveries at a time (an SQS batch), each take one committed operation.
+//!   up to 10 deliveries at a time (an SQS batch), after a cursor (`--consume cursor`, the
+//!   default) or through a queue with SQS semantics (`--consume queue`).
 //!
 //! Prints `listening on http://ADDR` once bound.
 //!
-//! Usage: `hookgate-bare [ADDR] [--durable DB [--consumers N]]` (default `127.0.0.1:0`).
+//! Usage: `hookgate-bare [ADDR] [--durable DB [--consumers N] [--consume cursor|queue]]`
+//! (default `127.0.0.1:0`).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -21,7 +23,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::post;
-use hookgate_e2e::durable_floor::DurableFloor;
+use hookgate_e2e::durable_floor::{Consume, DurableFloor};
 
 async fn accept(body: Bytes) -> impl IntoResponse {
     let reply = format!(
@@ -67,7 +69,7 @@ async fn accept_durably(
 }
 
 /// Takes stored deliveries, 10 at a time, until the process ends; naps when there are none.
-async fn consume(floor: DurableFloor) {
+async fn take_forever(floor: DurableFloor) {
     loop {
         match floor.take(10).await {
             Ok(n) if n > 0 => {}
@@ -83,12 +85,13 @@ async fn consume(floor: DurableFloor) {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut addr = "127.0.0.1:0".to_owned();
-    let (mut durable, mut consumers) = (None::<PathBuf>, 0_usize);
+    let (mut durable, mut consumers, mut consume) = (None::<PathBuf>, 0_usize, Consume::Cursor);
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--durable" => durable = Some(args.next().ok_or("--durable needs a path")?.into()),
             "--consumers" => consumers = args.next().ok_or("--consumers needs N")?.parse()?,
+            "--consume" => consume = Consume::parse(&args.next().ok_or("--consume needs a way")?)?,
             other if !other.starts_with("--") => addr = other.to_owned(),
             other => return Err(format!("unknown argument {other}").into()),
         }
@@ -96,9 +99,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     let app = match durable {
         Some(db) => {
-            let floor = DurableFloor::open(&db)?;
+            let floor = DurableFloor::open(&db, consume)?;
             for _ in 0..consumers {
-                tokio::spawn(consume(floor.clone()));
+                tokio::spawn(take_forever(floor.clone()));
             }
             Router::new()
                 .route("/webhooks/{source}", post(accept_durably))

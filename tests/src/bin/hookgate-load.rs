@@ -12,9 +12,10 @@
 //!    stored and still queued);
 //! 4. the durable floor, `hookgate-bare --durable`: the bare server answering only after a
 //!    group-commit writer with hookgate's durability settings has committed each body to SQLite,
-//!    doing nothing else; then the same with 16 consumers taking what was stored, 10 at a time
-//!    (no budget: what durability and at-least-once consumption cost by themselves, against
-//!    which hookgate's ingest-only and full runs are compared);
+//!    doing nothing else; then the same with 16 consumers taking what was stored, 10 at a time,
+//!    after a cursor, and then through a queue with SQS semantics (no budget: what durability
+//!    and at-least-once consumption cost by themselves, against which hookgate's ingest-only and
+//!    full runs are compared);
 //! 5. with `--peer SCRIPT --python PYTHON`, the Python peer (`scripts/python_peer.py`: FastAPI on
 //!    one uvicorn worker, the same HMAC check and a durable SQLite write per delivery): a side by
 //!    side figure, not a budget;
@@ -46,6 +47,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use hookgate_e2e::durable_floor::Consume;
 use hookgate_e2e::procstat;
 use hookgate_shared::demo::GITHUB_SECRET;
 use hookgate_shared::verify::verifier_for;
@@ -556,14 +558,15 @@ fn ingest_only(
 /// The durable floor's consumers: as many as `hookgate serve` runs processor loops.
 const FLOOR_CONSUMERS: usize = 16;
 
-/// `hookgate-bare --durable` on a fresh database, with `consumers` taking what is stored: a
+/// `hookgate-bare --durable` on a fresh database, with `consumers` taking what is stored (after a
+/// cursor or through a queue): a
 /// measured run and, with consumers, the wait until all is taken (counted in its CPU, as for
 /// hookgate). Ok when every 2xx is stored, every request was 2xx, and with consumers all was taken.
 fn durable_floor(
     rt: &tokio::runtime::Runtime,
     opt: &Options,
     name: &str,
-    consumers: usize,
+    (consumers, consume): (usize, Consume),
     warmup: Arc<Vec<Delivery>>,
     batch: Arc<Vec<Delivery>>,
     own_cpu: &CpuClock,
@@ -573,9 +576,16 @@ fn durable_floor(
         let _ = std::fs::remove_file(opt.work.join(format!("{name}.db{suffix}")));
     }
     let mut cmd = Command::new(&opt.bare);
-    cmd.args(["127.0.0.1:0", "--durable"])
-        .arg(&db)
-        .args(["--consumers", &consumers.to_string()]);
+    let way = match consume {
+        Consume::Cursor => "cursor",
+        Consume::Queue => "queue",
+    };
+    cmd.args(["127.0.0.1:0", "--durable"]).arg(&db).args([
+        "--consumers",
+        &consumers.to_string(),
+        "--consume",
+        way,
+    ]);
     let server = Server::start(
         cmd,
         &opt.work.join(format!("{name}.log")),
@@ -584,9 +594,8 @@ fn durable_floor(
     let url = format!("http://{}/webhooks/github", server.addr);
     let warm_run = rt.block_on(load(&url, warmup, opt.concurrency))?;
     let conn = read_only(&db)?;
-    let pending = || -> Result<i64, Error> {
-        Ok(conn.query_row(hookgate_e2e::durable_floor::PENDING, [], |r| r.get(0))?)
-    };
+    let pending =
+        || -> Result<i64, Error> { Ok(conn.query_row(consume.pending_sql(), [], |r| r.get(0))?) };
     // As for hookgate: the measured run starts with the warm-up taken.
     let deadline = Instant::now() + Duration::from_secs(60);
     while consumers > 0 && pending()? > 0 && Instant::now() < deadline {
@@ -616,10 +625,10 @@ fn durable_floor(
         run.latencies.len(),
     );
     server.stop();
-    let label = if consumers == 0 {
-        "durable"
-    } else {
-        "durable+c"
+    let label = match (consumers, consume) {
+        (0, _) => "floor",
+        (_, Consume::Cursor) => "floor+cur",
+        (_, Consume::Queue) => "floor+sqs",
     };
     println!("{}", run.line(label));
     println!("{}", cpu.line(label));
@@ -687,7 +696,8 @@ fn real_main() -> Result<bool, Error> {
             "hookgate",
             "ingest-only",
             "durable",
-            "durable-drain",
+            "durable-cursor",
+            "durable-queue",
             "peer",
             "bare",
         ]
@@ -697,7 +707,8 @@ fn real_main() -> Result<bool, Error> {
             "hookgate",
             "ingest-only",
             "durable",
-            "durable-drain",
+            "durable-cursor",
+            "durable-queue",
             "bare",
         ]
     };
@@ -723,8 +734,9 @@ fn real_main() -> Result<bool, Error> {
             continue;
         }
         if let Some(consumers) = match name {
-            "durable" => Some(0),
-            "durable-drain" => Some(FLOOR_CONSUMERS),
+            "durable" => Some((0, Consume::Cursor)),
+            "durable-cursor" => Some((FLOOR_CONSUMERS, Consume::Cursor)),
+            "durable-queue" => Some((FLOOR_CONSUMERS, Consume::Queue)),
             _ => None,
         } {
             let (run, cpu, ok) =
@@ -870,24 +882,27 @@ fn real_main() -> Result<bool, Error> {
             micros(hg_cpu.server) / bare_server.max(f64::MIN_POSITIVE),
         );
     }
-    if let [(floor, floor_cpu), (floor_drain, floor_drain_cpu)] = &floor_runs[..] {
+    if let [(floor, floor_cpu), (cursor, cursor_cpu), (queue, queue_cpu)] = &floor_runs[..] {
         println!(
-            "req/s      durable floor / bare = {:.2}, with consumers = {:.2}   (no budget: durability alone)",
+            "req/s      durable floor / bare = {:.2}; consumed after a cursor {:.2}, through a queue {:.2}   (no budget: durability alone)",
             floor.rps() / bare_rps,
-            floor_drain.rps() / bare_rps
+            cursor.rps() / bare_rps,
+            queue.rps() / bare_rps
         );
         if let Some(io) = &ingest_only_run {
             println!(
-                "req/s      hookgate ingest only / durable floor = {:.2}; hookgate / durable floor with consumers = {:.2}   (no budget)",
+                "req/s      hookgate ingest only / durable floor = {:.2}; hookgate / floor with a cursor {:.2}, with a queue {:.2}   (no budget)",
                 io.rps() / floor.rps(),
-                hg.rps() / floor_drain.rps()
+                hg.rps() / cursor.rps(),
+                hg.rps() / queue.rps()
             );
         }
         if let Some(hg_cpu) = hookgate_cpu {
             println!(
-                "cpu        server per request: durable floor {:.1} µs, with consumers {:.1} µs; hookgate {:.1} µs   (no budget)",
+                "cpu        server per request: durable floor {:.1} µs, with a cursor {:.1} µs, with a queue {:.1} µs; hookgate {:.1} µs   (no budget)",
                 micros(floor_cpu.server),
-                micros(floor_drain_cpu.server),
+                micros(cursor_cpu.server),
+                micros(queue_cpu.server),
                 micros(hg_cpu.server)
             );
         }

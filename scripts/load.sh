@@ -8,7 +8,8 @@
 #   scripts/load.sh                      # 20000 requests per run
 #   scripts/load.sh --requests 50000     # more (any hookgate-load flag)
 #
-# Also (no budget): the durable floor, hookgate-bare --durable (group commit to SQLite and nothing else).
+# Also (no budget): the durable floor, hookgate-bare --durable (group commit to SQLite and nothing
+# else; then consumed after a cursor, then through a queue with SQS semantics).
 # Budgets (exit status 1 when over): req/s >= 40 % of bare; p99 <= 5x bare; drain >= ingest rate.
 # Release builds (opt z, LTO): slow the first time. Not part of scripts/test.sh.
 set -euo pipefail

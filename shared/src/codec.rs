@@ -150,9 +150,10 @@ static DICT_V2: &[u8] = include_bytes!("dict_v2.zdict");
 
 /// Webhook vocabulary for [`ZSTD_DICT_V1`], and the content of [`DICT_V2`]: the shapes (keys,
 /// URL templates, fixed values, in the providers' own order) of Stripe events, GitHub users,
-/// repositories, pull requests, issues and pushes, with no values of any real delivery. zstd finds matches cheapest near the end, so the
-/// most frequent shapes come last. Stored bodies depend on it byte for byte: NEVER edit it; add a
-/// `DICT_V2` with a new tag instead.
+/// repositories, pull requests, issues and pushes, with no values of any real delivery. zstd
+/// finds matches cheapest near the end, so the most frequent shapes come last. Stored bodies (and
+/// [`DICT_V2`]) depend on it byte for byte: NEVER edit it; add a `DICT_V3` with a new tag
+/// instead.
 const DICT_V1: &str = concat!(
     r#"{"id":"evt_","object":"event","api_version":"2024-06-20","created":1700000000,"data":{"object":{"id":"pi_","object":"payment_intent","amount":1000,"amount_received":1000,"currency":"usd","customer":"cus_","description":null,"invoice":null,"latest_charge":"ch_","livemode":false,"metadata":{},"payment_method":"pm_","status":"succeeded"},"previous_attributes":{}},"livemode":false,"pending_webhooks":1,"request":{"id":"req_","idempotency_key":""},"type":"payment_intent.succeeded"}"#,
     r#"{"type":"message.created","timestamp":"2024-01-01T00:00:00.000Z","data":{"id":"","object":"","created_at":"","updated_at":""}}"#,

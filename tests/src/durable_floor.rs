@@ -44,6 +44,14 @@ impl Consume {
         }
     }
 
+    /// The name [`Consume::parse`] reads.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Cursor => "cursor",
+            Self::Queue => "queue",
+        }
+    }
+
     /// Deliveries stored and not yet taken (a query the caller runs on its own connection).
     pub fn pending_sql(self) -> &'static str {
         match self {
@@ -405,5 +413,8 @@ mod tests {
         assert_eq!(Consume::parse("cursor").unwrap(), Consume::Cursor);
         assert_eq!(Consume::parse("queue").unwrap(), Consume::Queue);
         assert!(Consume::parse("kafka").is_err());
+        for c in [Consume::Cursor, Consume::Queue] {
+            assert_eq!(Consume::parse(c.as_str()).unwrap(), c);
+        }
     }
 }

@@ -576,15 +576,11 @@ fn durable_floor(
         let _ = std::fs::remove_file(opt.work.join(format!("{name}.db{suffix}")));
     }
     let mut cmd = Command::new(&opt.bare);
-    let way = match consume {
-        Consume::Cursor => "cursor",
-        Consume::Queue => "queue",
-    };
     cmd.args(["127.0.0.1:0", "--durable"]).arg(&db).args([
         "--consumers",
         &consumers.to_string(),
         "--consume",
-        way,
+        consume.as_str(),
     ]);
     let server = Server::start(
         cmd,
@@ -690,28 +686,18 @@ fn real_main() -> Result<bool, Error> {
     let mut bare_cpu: Vec<CpuPerRequest> = Vec::new();
     let mut hookgate_cpu = None;
     let mut ingest_only_run = None;
-    let steps: &[&str] = if opt.peer.is_some() {
-        &[
-            "bare",
-            "hookgate",
-            "ingest-only",
-            "durable",
-            "durable-cursor",
-            "durable-queue",
-            "peer",
-            "bare",
-        ]
-    } else {
-        &[
-            "bare",
-            "hookgate",
-            "ingest-only",
-            "durable",
-            "durable-cursor",
-            "durable-queue",
-            "bare",
-        ]
-    };
+    let mut steps = vec![
+        "bare",
+        "hookgate",
+        "ingest-only",
+        "durable",
+        "durable-cursor",
+        "durable-queue",
+    ];
+    if opt.peer.is_some() {
+        steps.push("peer");
+    }
+    steps.push("bare");
     let mut floor_runs: Vec<(Run, CpuPerRequest)> = Vec::new();
     let mut floors_ok = true;
     for (step, &name) in steps.iter().enumerate() {
